@@ -1,0 +1,83 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// future receives one reply. Only the first completion counts.
+type future struct {
+	ch   chan reply
+	done atomic.Bool
+}
+
+type reply struct {
+	v   any
+	err error
+}
+
+func (f *future) complete(v any, err error) bool {
+	if !f.done.CompareAndSwap(false, true) {
+		return false
+	}
+	f.ch <- reply{v, err}
+	return true
+}
+
+// Ask sends msg to pid and waits for the reply (Context.Reply or From.Reply),
+// returning it as an R.
+//
+// Ask fails fast, with an error matching ErrDeadActor, when the target is
+// dead or unknown, and as soon as it dies without answering; it does not
+// wait for a timeout in those cases. Otherwise it waits until ctx is done.
+// A reply that is an error is returned as the error. A reply of another type
+// than R is an error too.
+func Ask[R any](ctx context.Context, s *System, pid *PID, msg any) (R, error) {
+	var zero R
+	v, err := s.ask(ctx, pid, msg)
+	if err != nil {
+		return zero, err
+	}
+	if e, ok := v.(error); ok {
+		return zero, e
+	}
+	if v == nil {
+		return zero, nil
+	}
+	r, ok := v.(R)
+	if !ok {
+		return zero, fmt.Errorf("actor: ask %s: reply is %T, want %T", pid, v, zero)
+	}
+	return r, nil
+}
+
+func (s *System) ask(ctx context.Context, pid *PID, msg any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("actor: ask %s: %w", pid, err)
+	}
+	p := s.local(pid)
+	if p == nil {
+		if pid == nil || s.isLocal(pid) {
+			return nil, &DeadActorError{PID: pid}
+		}
+		return nil, fmt.Errorf("actor: ask %s: remote actors need the cluster layer: %w", pid, ErrDeadActor)
+	}
+	start := time.Now()
+	f := &future{ch: make(chan reply, 1)}
+	p.mb.PostUserMessage(&envelope{msg: msg, fut: f})
+	select {
+	case r := <-f.ch:
+		s.metrics.askLatency.Observe(time.Since(start).Seconds())
+		return r.v, r.err
+	case <-ctx.Done():
+		if f.done.CompareAndSwap(false, true) {
+			s.metrics.askTimeouts.Inc()
+			return nil, fmt.Errorf("actor: ask %s: %w", pid, ctx.Err())
+		}
+		r := <-f.ch // answered in the meantime
+		s.metrics.askLatency.Observe(time.Since(start).Seconds())
+		return r.v, r.err
+	}
+}

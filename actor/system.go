@@ -1,0 +1,504 @@
+package actor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pa "github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/time/rate"
+)
+
+// Config configures a System. The zero value is usable.
+type Config struct {
+	// Name labels the system in logs and metrics. Default "local".
+	Name string
+	// Logger receives the system's logs, and protoactor's (at Warn and
+	// above). Default: zap's production logger (JSON, Info, stderr).
+	Logger *zap.Logger
+	// Registerer receives the system's Prometheus metrics. Default: a new
+	// private registry, available from System.Gatherer.
+	Registerer prometheus.Registerer
+	// Throughput is how many messages an actor handles before yielding its
+	// worker goroutine. Default 300 (as protoactor).
+	Throughput int
+	// DeadLetterLogRate bounds dead-letter log lines per second (all are
+	// counted in metrics). Default 10; negative disables the logs.
+	DeadLetterLogRate float64
+}
+
+// System is a set of actors sharing a dispatcher, registry, logger and
+// metrics. It wraps a protoactor ActorSystem.
+type System struct {
+	cfg      Config
+	ps       *pa.ActorSystem
+	log      *zap.Logger
+	disp     *dispatcher
+	metrics  *metrics
+	gatherer prometheus.Gatherer
+	creation uint64
+	seq      atomic.Uint64
+	refSeq   atomic.Uint64
+	names    registry
+	procs    sync.Map // protoactor id → *process
+	dlLimit  *rate.Limiter
+	dlSub    *eventstream.Subscription
+
+	mu      sync.Mutex
+	top     []*process // top-level actors in spawn order
+	stopped bool
+}
+
+// NewSystem starts an actor system.
+func NewSystem(cfg Config) (*System, error) {
+	if cfg.Name == "" {
+		cfg.Name = "local"
+	}
+	if cfg.Throughput < 0 {
+		return nil, fmt.Errorf("actor: Config.Throughput must be >= 0, got %d", cfg.Throughput)
+	}
+	if cfg.Throughput == 0 {
+		cfg.Throughput = 300
+	}
+	if cfg.Logger == nil {
+		l, err := zap.NewProduction()
+		if err != nil {
+			return nil, fmt.Errorf("actor: default logger: %w", err)
+		}
+		cfg.Logger = l
+	}
+	if cfg.DeadLetterLogRate == 0 {
+		cfg.DeadLetterLogRate = 10
+	}
+	s := &System{cfg: cfg, log: cfg.Logger.With(zap.String("system", cfg.Name))}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("actor: creation number: %w", err)
+	}
+	// The top 24 bits tell this system's incarnations from those of an
+	// earlier system at the same address; the rest count spawns.
+	s.creation = (binary.LittleEndian.Uint64(b[:])|1)&0xffffff<<40
+	reg := cfg.Registerer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, s.gatherer = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		s.gatherer = g
+	}
+	m, err := newMetrics(s, reg)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	if cfg.DeadLetterLogRate > 0 {
+		s.dlLimit = rate.NewLimiter(rate.Limit(cfg.DeadLetterLogRate), int(cfg.DeadLetterLogRate)+1)
+	}
+	s.disp = newDispatcher(cfg.Throughput)
+	protoLog, err := zapcore.NewIncreaseLevelCore(cfg.Logger.Core(), zapcore.WarnLevel)
+	if err != nil {
+		// the logger is already above Warn
+		protoLog = cfg.Logger.Core()
+	}
+	s.ps = pa.NewActorSystem(pa.WithLoggerFactory(func(*pa.ActorSystem) *slog.Logger {
+		return slog.New(zapslog.NewHandler(protoLog, zapslog.WithName("protoactor")))
+	}))
+	s.dlSub = s.ps.EventStream.Subscribe(func(evt any) {
+		if dl, ok := evt.(*pa.DeadLetterEvent); ok {
+			s.protoDeadLetter(dl)
+		}
+	})
+	return s, nil
+}
+
+// Name is the system's name (Config.Name).
+func (s *System) Name() string { return s.cfg.Name }
+
+// Logger is the system's logger.
+func (s *System) Logger() *zap.Logger { return s.log }
+
+// Gatherer exposes the system's metrics when they go to a registry that can
+// be gathered (always, unless Config.Registerer was a plain Registerer).
+func (s *System) Gatherer() prometheus.Gatherer { return s.gatherer }
+
+// Protoactor returns the underlying protoactor system: the seam for the
+// cluster layer (remote transport). Application code should not need it.
+func (s *System) Protoactor() *pa.ActorSystem { return s.ps }
+
+// Spawn starts a top-level actor. System.Shutdown stops top-level actors in
+// reverse spawn order, each after its children.
+func (s *System) Spawn(props *Props) (*PID, error) { return s.spawn(props, "", nil, false) }
+
+// SpawnNamed starts a top-level actor and registers it under name; it fails
+// with ErrNameTaken if the name is registered.
+func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
+	return s.spawn(props, name, nil, false)
+}
+
+func (s *System) spawn(props *Props, name string, parent *process, link bool) (*PID, error) {
+	if err := props.validate(); err != nil {
+		return nil, err
+	}
+	if name != "" {
+		if err := validName(name); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped {
+		return nil, ErrSystemStopped
+	}
+	a := props.producer()
+	if a == nil {
+		return nil, fmt.Errorf("%w: producer returned nil", ErrInvalidProps)
+	}
+	kind := props.kind
+	if kind == "" {
+		kind = kindOf(a)
+	}
+	label := name
+	if label == "" {
+		label = kind
+	}
+	inc := s.creation | s.seq.Add(1)
+	id := idFor(label, inc)
+	if parent != nil {
+		id = parent.pid.raw.Id + "/" + id
+	}
+	pid := newPID(&pa.PID{Address: s.ps.Address(), Id: id}, label, inc)
+	p := newProcess(s, props, parent, pid, a, kind)
+	pid.local = p
+	if name != "" {
+		if err := s.names.register(name, p); err != nil {
+			return nil, err
+		}
+		p.names = []string{name}
+	}
+	if parent != nil {
+		parent.mu.Lock()
+		if parent.exited {
+			parent.mu.Unlock()
+			s.names.unregisterIf(name, p)
+			return nil, &DeadActorError{PID: parent.pid}
+		}
+		parent.children = append(parent.children, p)
+		parent.mu.Unlock()
+		if link {
+			// Both sides are recorded before the child can run.
+			p.links = map[string]*PID{parent.pid.key(): parent.pid}
+			parent.addLink(pid)
+		}
+	} else {
+		s.mu.Lock()
+		s.top = append(s.top, p)
+		s.mu.Unlock()
+	}
+	s.procs.Store(id, p)
+	s.metrics.spawned.Inc()
+	paProps := pa.PropsFromProducer(func() pa.Actor { return p },
+		pa.WithMailbox(func() pa.Mailbox { return p.mb }),
+		pa.WithDispatcher(s.disp))
+	if _, err := s.ps.Root.SpawnNamed(paProps, id); err != nil {
+		// cannot happen with unique incarnations; undo and report
+		s.procs.Delete(id)
+		s.names.unregisterIf(name, p)
+		if parent != nil {
+			parent.removeChild(p)
+			parent.removeLink(pid)
+		}
+		return nil, fmt.Errorf("actor: spawn %s: %w", id, err)
+	}
+	return pid, nil
+}
+
+// retire forgets a dead process.
+func (s *System) retire(p *process, r Reason) {
+	s.procs.Delete(p.pid.raw.Id)
+	s.metrics.retire(p, r)
+	if p.parent == nil {
+		s.mu.Lock()
+		if i := slices.Index(s.top, p); i >= 0 {
+			s.top = slices.Delete(s.top, i, i+1)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// local returns the live process of a PID hosted by this system, or nil.
+func (s *System) local(pid *PID) *process {
+	if pid == nil {
+		return nil
+	}
+	if p := pid.local; p != nil && p.sys == s {
+		if p.dead.Load() {
+			return nil
+		}
+		return p
+	}
+	if !s.isLocal(pid) {
+		return nil
+	}
+	if v, ok := s.procs.Load(pid.raw.Id); ok {
+		return v.(*process)
+	}
+	return nil
+}
+
+func (s *System) isLocal(pid *PID) bool {
+	a := pid.raw.Address
+	return a == s.ps.Address() || a == "nonhost"
+}
+
+// Send delivers msg to pid without a sender.
+func (s *System) Send(pid *PID, msg any) { s.send(pid, msg) }
+
+// Request delivers msg to pid with sender as its sender.
+func (s *System) Request(pid *PID, msg any, sender *PID) {
+	s.send(pid, &envelope{msg: msg, sender: sender})
+}
+
+func (s *System) send(pid *PID, msg any) {
+	if pid == nil {
+		s.deadLetter(nil, msg, nil)
+		return
+	}
+	if p := pid.local; p != nil && p.sys == s {
+		p.mb.PostUserMessage(msg) // a closed mailbox dead-letters it
+		return
+	}
+	// Another node (or a PID decoded from the wire): protoactor routes it,
+	// and an unknown id ends in its dead-letter process, which we count.
+	s.ps.Root.Send(pid.raw, msg)
+}
+
+// Kill crashes the actor abruptly with reason killed: it gets no Stopping
+// message, its links and monitors fire, and its supervisor decides what
+// happens next. It is the fault-injection primitive. If the actor is in the
+// middle of a message, the kill takes effect when that message returns (a
+// goroutine cannot be interrupted).
+func (s *System) Kill(pid *PID) error {
+	if p := s.local(pid); p != nil {
+		p.post(&signal{kind: sigKill})
+		return nil
+	}
+	return &DeadActorError{PID: pid}
+}
+
+// Stop stops the actor gracefully with reason shutdown: it handles Stopping,
+// its children stop first, then links and monitors fire. Stop waits until the
+// actor is dead or ctx is done.
+func (s *System) Stop(ctx context.Context, pid *PID) error {
+	p := s.local(pid)
+	if p == nil {
+		return &DeadActorError{PID: pid}
+	}
+	p.exit(Shutdown)
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("actor: stop %s: %w", pid, ctx.Err())
+	}
+}
+
+// Exit sends an exit signal with reason to pid, as Erlang's exit/2: an actor
+// that traps exits receives an *Exit message; otherwise a normal reason is
+// ignored and any other reason stops the actor with it. Reason killed is
+// untrappable (it is Kill).
+func (s *System) Exit(pid *PID, from *PID, reason Reason) error {
+	p := s.local(pid)
+	if p == nil {
+		return &DeadActorError{PID: pid}
+	}
+	p.post(&signal{kind: sigExit, from: from, reason: reason})
+	return nil
+}
+
+// WaitExit waits until pid has exited and returns its exit reason. For an
+// actor that is already dead or unknown it returns reason noproc at once.
+func (s *System) WaitExit(ctx context.Context, pid *PID) (Reason, error) {
+	var p *process
+	if pid != nil && pid.local != nil && pid.local.sys == s {
+		p = pid.local
+	} else {
+		p = s.local(pid)
+	}
+	if p == nil {
+		return NoProc, nil
+	}
+	select {
+	case <-p.done:
+		return p.exitReason(), nil
+	case <-ctx.Done():
+		return Reason{}, fmt.Errorf("actor: wait for %s: %w", pid, ctx.Err())
+	}
+}
+
+// Alive reports whether pid is a live local actor.
+func (s *System) Alive(pid *PID) bool { return s.local(pid) != nil }
+
+// awaitStarted waits until a local actor has handled Started.
+func (s *System) awaitStarted(pid *PID, timeout time.Duration) error {
+	p := pid.local
+	if p == nil {
+		return &DeadActorError{PID: pid}
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.started:
+		if p.initErr != nil {
+			<-p.done
+			return p.initErr
+		}
+		return nil
+	case <-p.done:
+		return p.exitReason().Err()
+	case <-t.C:
+		s.Kill(pid)
+		return fmt.Errorf("actor: %s did not start within %v", pid, timeout)
+	}
+}
+
+func (s *System) link(self *process, pid *PID) {
+	if pid == nil || pid.Equal(self.pid) {
+		return
+	}
+	if !self.addLink(pid) {
+		return
+	}
+	if tp := s.local(pid); tp != nil && tp.addLink(self.pid) {
+		return
+	}
+	self.removeLink(pid)
+	self.post(&signal{kind: sigExit, from: pid, reason: NoProc, link: true})
+}
+
+func (s *System) unlink(self *process, pid *PID) {
+	if pid == nil {
+		return
+	}
+	self.removeLink(pid)
+	if tp := s.local(pid); tp != nil {
+		tp.removeLink(self.pid)
+	}
+}
+
+func (s *System) monitor(self *process, pid *PID) MonitorRef {
+	ref := MonitorRef(s.refSeq.Add(1))
+	self.mu.Lock()
+	if self.monitoring == nil {
+		self.monitoring = make(map[MonitorRef]*PID)
+	}
+	self.monitoring[ref] = pid
+	self.mu.Unlock()
+	if tp := s.local(pid); tp != nil && tp.addMonitor(ref, self.pid) {
+		return ref
+	}
+	self.mu.Lock()
+	delete(self.monitoring, ref)
+	self.mu.Unlock()
+	s.send(self.pid, &Down{Ref: ref, PID: pid, Reason: NoProc})
+	return ref
+}
+
+func (s *System) demonitor(self *process, ref MonitorRef) {
+	self.mu.Lock()
+	pid := self.monitoring[ref]
+	delete(self.monitoring, ref)
+	self.mu.Unlock()
+	if tp := s.local(pid); tp != nil {
+		tp.removeMonitor(ref)
+	}
+}
+
+// Shutdown stops every actor: top-level actors in reverse spawn order, each
+// after its own children (newest first), then releases the system's
+// goroutines. If ctx ends first, the remaining actors are killed and
+// Shutdown returns ctx's error. protoactor's own Shutdown stops no actor;
+// this one does.
+func (s *System) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	var err error
+	for {
+		s.mu.Lock()
+		var p *process
+		if n := len(s.top); n > 0 {
+			p = s.top[n-1]
+		}
+		s.mu.Unlock()
+		if p == nil {
+			break
+		}
+		if err == nil {
+			p.exit(Shutdown)
+		} else {
+			p.post(&signal{kind: sigKill})
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("actor: shutdown of %s: %w", s.cfg.Name, ctx.Err())
+				p.post(&signal{kind: sigKill})
+			}
+			// killed actors still finish their current message
+			<-p.done
+		}
+	}
+	s.ps.EventStream.Unsubscribe(s.dlSub)
+	s.disp.close()
+	s.ps.Shutdown()
+	s.metrics.unregister()
+	return err
+}
+
+// deadLetter counts and logs a message that could not be delivered.
+func (s *System) deadLetter(to *PID, msg any, sender *PID) {
+	s.metrics.deadLetters.Inc()
+	if s.dlLimit != nil && s.dlLimit.Allow() {
+		s.log.Info("dead letter",
+			zap.Stringer("to", to), zap.String("type", fmt.Sprintf("%T", msg)), zap.Stringer("sender", sender))
+	}
+}
+
+// protoDeadLetter handles protoactor's dead letters (unknown ids).
+func (s *System) protoDeadLetter(dl *pa.DeadLetterEvent) {
+	switch m := dl.Message.(type) {
+	case *pa.Stop, *pa.Watch, *pa.Unwatch, *pa.Terminated, *pa.Started, *pa.Restart,
+		*pa.SuspendMailbox, *pa.ResumeMailbox, *pa.Failure, *pa.Stopping, *pa.Stopped, *signal:
+		return // protoactor bookkeeping for an actor that is gone
+	case *envelope:
+		to, _ := PIDFromProtoactor(dl.PID)
+		if m.fut != nil {
+			m.fut.complete(nil, &DeadActorError{PID: to})
+			s.metrics.deadLetters.Inc()
+			return
+		}
+		s.deadLetter(to, m.msg, m.sender)
+	default:
+		to, _ := PIDFromProtoactor(dl.PID)
+		if to == nil && dl.PID != nil {
+			to = &PID{raw: dl.PID}
+		}
+		s.deadLetter(to, m, nil)
+	}
+}
