@@ -1,0 +1,73 @@
+# The project's commands. `make test` is the one test command; .ci/run calls it.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+# Benchmarks: packages, duration per benchmark, and where the raw output goes.
+BENCH_PKGS ?= $(foreach d,actor supervision,$(if $(wildcard $(d)/*_test.go),./$(d)))
+BENCHTIME ?= 2s
+BENCH_OUT ?= bench.out
+# Fuzzing: how long each fuzz target runs, and the cap on minimising each new
+# input (Go's default of 60s can stall a short run on a single input).
+FUZZTIME ?= 15s
+FUZZMINIMIZETIME ?= 2s
+
+.PHONY: all test fmt-check vet race bench proto demo fuzz clean
+
+all: test
+
+## test: gofmt check, go vet, go test -race
+test: fmt-check vet race
+
+fmt-check:
+	@echo '== gofmt'
+	@bad=$$(find . -type f -name '*.go' ! -name '*.pb.go' ! -path './.git/*' ! -path './bin/*' -print0 \
+		| xargs -0 -r gofmt -l); \
+	if [ -n "$$bad" ]; then echo "gofmt: these files are not formatted (run gofmt -w):"; echo "$$bad"; exit 1; fi
+
+vet:
+	@echo '== go vet'
+	$(GO) vet ./...
+
+race:
+	@echo '== go test -race'
+	$(GO) test -race ./...
+
+## bench: our benchmarks and raw protoactor-go's, in the same run, with ratios
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $(BENCH_PKGS) | tee $(BENCH_OUT)
+	@echo
+	@bench/ratio.sh $(BENCH_OUT)
+
+## proto: regenerate every *.pb.go from its .proto (needs protoc: apt-get install protobuf-compiler)
+proto: bin/protoc-gen-go
+	@command -v protoc >/dev/null || { echo 'make proto: protoc not found; install it with: apt-get install -y protobuf-compiler' >&2; exit 1; }
+	@files=$$(find . -type f -name '*.proto' ! -path './.git/*' ! -path './bin/*' | sed 's|^\./||' | LC_ALL=C sort); \
+	if [ -z "$$files" ]; then echo 'make proto: no .proto files'; exit 0; fi; \
+	echo "protoc $$(protoc --version | sed 's/libprotoc //'), $$(bin/protoc-gen-go --version):" $$files; \
+	protoc --plugin=protoc-gen-go=bin/protoc-gen-go -I . --go_out=. --go_opt=paths=source_relative $$files
+
+# protoc-gen-go at the version go.mod pins (its `tool` directive). Always
+# rebuilt (the go build cache makes that cheap), so a go.mod bump is honoured.
+.PHONY: bin/protoc-gen-go
+bin/protoc-gen-go:
+	@mkdir -p bin
+	@$(GO) build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
+
+## demo: a supervision tree surviving killed children, then escalating
+demo:
+	$(GO) run ./examples/supervision
+
+## fuzz: a short run of every fuzz target (FUZZTIME each)
+fuzz:
+	@grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . | LC_ALL=C sort | while read -r f; do \
+		dir=./$$(dirname "$${f#./}"); \
+		for fn in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$$f" | cut -d' ' -f2); do \
+			echo "== fuzz $$dir $$fn ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$dir"; \
+		done; \
+	done
+
+clean:
+	rm -rf bin $(BENCH_OUT)
