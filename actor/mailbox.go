@@ -155,8 +155,9 @@ func (m *mailbox) process() {
 			msg := m.batch[m.head]
 			m.batch[m.head] = nil
 			m.head++
-			m.invokeUser(msg)
+			// Counted when taken, so the depth excludes the message in hand.
 			m.processed.Add(1)
+			m.invokeUser(msg)
 			n++
 			if m.sysPending.Load() > 0 || m.closed.Load() || n >= throughput {
 				break

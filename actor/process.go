@@ -116,7 +116,14 @@ func (p *process) handleStarted(pc pa.Context) {
 	defer close(p.started)
 	if err := p.invoke(pc, &Started{}, nil, nil); err != nil {
 		p.initErr = err
+		return
 	}
+	// An actor that stops itself while starting failed to start.
+	p.mu.Lock()
+	if p.reasonSet && !p.reason.IsNormal() {
+		p.initErr = p.reason.Err()
+	}
+	p.mu.Unlock()
 }
 
 // deliver runs the behaviour for one user message, recovering panics.
@@ -360,3 +367,5 @@ func (p *process) escaped(r, msg any) {
 		zap.ByteString("stack", debug.Stack()))
 	p.exit(Errorf("panic: %v", r))
 }
+
+func zapType(msg any) zap.Field { return zap.String("type", fmt.Sprintf("%T", msg)) }

@@ -75,7 +75,12 @@ func (p *Props) validate() error {
 
 // kindOf derives a kind name from an actor value ("*main.counter" → "counter").
 func kindOf(a Actor) string {
-	t := reflect.TypeOf(a)
+	var t reflect.Type
+	if sa, ok := a.(*serverActor); ok {
+		t = reflect.TypeOf(sa.srv) // a Server is named by its own type
+	} else {
+		t = reflect.TypeOf(a)
+	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

@@ -88,7 +88,7 @@ func NewSystem(cfg Config) (*System, error) {
 	}
 	// The top 24 bits tell this system's incarnations from those of an
 	// earlier system at the same address; the rest count spawns.
-	s.creation = (binary.LittleEndian.Uint64(b[:])|1)&0xffffff<<40
+	s.creation = (binary.LittleEndian.Uint64(b[:]) | 1) & 0xffffff << 40
 	reg := cfg.Registerer
 	if reg == nil {
 		r := prometheus.NewRegistry()
@@ -448,27 +448,36 @@ func (s *System) Shutdown(ctx context.Context) error {
 		if p == nil {
 			break
 		}
-		if err == nil {
-			p.exit(Shutdown)
-		} else {
-			p.post(&signal{kind: sigKill})
+		if err != nil {
+			// Out of time: kill the rest without waiting. An actor stuck in
+			// a handler cannot be interrupted; it is abandoned.
+			for _, q := range s.snapshotTop() {
+				q.post(&signal{kind: sigKill})
+			}
+			break
 		}
+		p.exit(Shutdown)
 		select {
 		case <-p.done:
 		case <-ctx.Done():
-			if err == nil {
-				err = fmt.Errorf("actor: shutdown of %s: %w", s.cfg.Name, ctx.Err())
-				p.post(&signal{kind: sigKill})
-			}
-			// killed actors still finish their current message
-			<-p.done
+			err = fmt.Errorf("actor: shutdown of %s: %w", s.cfg.Name, ctx.Err())
 		}
+	}
+	if err != nil {
+		s.log.Error("shutdown incomplete: actors abandoned", zap.Error(err))
+		return err
 	}
 	s.ps.EventStream.Unsubscribe(s.dlSub)
 	s.disp.close()
 	s.ps.Shutdown()
 	s.metrics.unregister()
 	return err
+}
+
+func (s *System) snapshotTop() []*process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.top)
 }
 
 // deadLetter counts and logs a message that could not be delivered.
