@@ -224,19 +224,25 @@ func (p *process) handleStopping(pc pa.Context) {
 			p.sys.log.Warn("actor panicked while stopping", zap.Stringer("pid", p.pid), zap.Error(err))
 		}
 	}
-	// Children stop first, newest first, each before the next.
+	// Children stop first, newest first, each before the next. A linked
+	// child gets the parent's reason, as the link would give it in Erlang;
+	// the others stop with shutdown.
 	for {
 		p.mu.Lock()
 		n := len(p.children)
 		var c *process
+		cr := Shutdown
 		if n > 0 {
 			c = p.children[n-1]
+			if _, linked := p.links[c.pid.key()]; linked && !r.IsNormal() {
+				cr = r
+			}
 		}
 		p.mu.Unlock()
 		if c == nil {
 			break
 		}
-		c.exit(Shutdown)
+		c.exit(cr)
 		<-c.done
 	}
 }
