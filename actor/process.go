@@ -356,10 +356,12 @@ func (p *process) deadLetter(msg any) {
 		p.sys.deadLetter(p.pid, m.msg, m.sender)
 	case *signal:
 		// a signal to a dead actor has nothing left to do
-	case *pa.Stop, *pa.Watch, *pa.Unwatch, *pa.Terminated, *pa.Started, *pa.Restart,
-		*pa.SuspendMailbox, *pa.ResumeMailbox, *pa.Failure, *pa.Stopping, *pa.Stopped:
+	case *pa.Watch:
 		// protoactor's dead-letter process answers a Watch with Terminated.
 		p.sys.ps.DeadLetter.SendSystemMessage(p.pid.raw, m)
+	case *pa.Stop, *pa.Unwatch, *pa.Terminated, *pa.Started, *pa.Restart,
+		*pa.SuspendMailbox, *pa.ResumeMailbox, *pa.Failure, *pa.Stopping, *pa.Stopped:
+		// protoactor bookkeeping for an actor that is gone
 	default:
 		p.sys.deadLetter(p.pid, msg, nil)
 	}

@@ -110,9 +110,15 @@ func NewSystem(cfg Config) (*System, error) {
 		// the logger is already above Warn
 		protoLog = cfg.Logger.Core()
 	}
-	s.ps = pa.NewActorSystem(pa.WithLoggerFactory(func(*pa.ActorSystem) *slog.Logger {
-		return slog.New(zapslog.NewHandler(protoLog, zapslog.WithName("protoactor")))
-	}))
+	s.ps = pa.NewActorSystem(
+		pa.WithLoggerFactory(func(*pa.ActorSystem) *slog.Logger {
+			return slog.New(zapslog.NewHandler(protoLog, zapslog.WithName("protoactor")))
+		}),
+		// Dead letters are counted and logged by this package. protoactor's
+		// own throttled logging (Info, filtered out above) keeps a goroutine
+		// per throttle period: keep that period short.
+		pa.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
 	s.dlSub = s.ps.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*pa.DeadLetterEvent); ok {
 			s.protoDeadLetter(dl)
