@@ -587,7 +587,7 @@ func (s *supervisor) describe() *TreeNode {
 
 // publish updates the summary shown by System.Info and the observer.
 func (s *supervisor) publish() {
-	str := fmt.Sprintf("%s, %d children (%d running), %d restarts",
-		s.spec.Strategy, len(s.children), len(s.running), s.total)
+	str := fmt.Sprintf("%s, %s (%d running), %s",
+		s.spec.Strategy, plural(len(s.children), "child"), len(s.running), plural(int(s.total), "restart"))
 	s.summary.Store(&str)
 }

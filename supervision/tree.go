@@ -68,7 +68,7 @@ func (n *TreeNode) walk(f func(*TreeNode, int), depth int) {
 // String renders the tree, one node per line, indented by depth:
 //
 //	root: supervisor one_for_one, 1 restart performed, pid root#…
-//	  db: worker, restarted 1 time, pid root#…/db#…
+//	  db: worker, restarted 1 time, pid db#…
 func (n *TreeNode) String() string {
 	var b strings.Builder
 	n.Walk(func(x *TreeNode, depth int) {
@@ -79,7 +79,8 @@ func (n *TreeNode) String() string {
 	return b.String()
 }
 
-// Line renders the node alone, without its children.
+// Line renders the node alone, without its children. The PID is shown
+// by the last part of its id (name#incarnation), which is unique on its node.
 func (n *TreeNode) Line() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s", n.ID, n.Type)
@@ -93,7 +94,8 @@ func (n *TreeNode) Line() string {
 		fmt.Fprintf(&b, ", restarted %s", plural(n.Restarts, "time"))
 	}
 	if n.PID != nil {
-		fmt.Fprintf(&b, ", pid %s", n.PID.ID())
+		id := n.PID.ID()
+		fmt.Fprintf(&b, ", pid %s", id[strings.LastIndexByte(id, '/')+1:])
 	} else {
 		b.WriteString(", not running")
 	}
@@ -101,8 +103,11 @@ func (n *TreeNode) Line() string {
 }
 
 func plural(n int, word string) string {
-	if n == 1 {
+	switch {
+	case n == 1:
 		return "1 " + word
+	case word == "child":
+		return fmt.Sprintf("%d children", n)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
