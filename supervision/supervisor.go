@@ -274,13 +274,18 @@ func (s *supervisor) group(c *child) []*child {
 func (s *supervisor) addRestart() bool {
 	now := s.now()
 	s.window = append(s.window, now)
-	keep := s.window[:0]
-	for _, t := range s.window {
-		if now.Sub(t) <= s.spec.Period {
-			keep = append(keep, t)
-		}
+	// The window is in time order: drop the restarts that left the period.
+	// Beyond MaxRestarts+1 entries none can change the verdict.
+	old := 0
+	for old < len(s.window) && now.Sub(s.window[old]) > s.spec.Period {
+		old++
 	}
-	s.window = keep
+	if n := len(s.window) - old; n > s.spec.MaxRestarts+1 {
+		old += n - (s.spec.MaxRestarts + 1)
+	}
+	if old > 0 {
+		s.window = slices.Delete(s.window, 0, old)
+	}
 	return len(s.window) <= s.spec.MaxRestarts
 }
 
