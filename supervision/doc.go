@@ -57,8 +57,11 @@
 //
 // A temporary sibling that was shut down for a group restart is not started
 // again; its spec is removed. Each child records how many times it was
-// restarted (ChildInfo.Restarts), and each restart is counted in the
-// actor_restarts_total metric and in the supervisor's ProcessInfo.
+// restarted (ChildInfo.Restarts, which counts group restarts too). The
+// supervisor counts restart decisions: one per exit that calls for a
+// restart, however many children it restarts, and one per retry of a
+// failed restart. That count is what the intensity limits, and it is
+// reported as ProcessInfo.Restarts and in the actor_restarts_total metric.
 //
 // # Restart intensity
 //
@@ -84,7 +87,11 @@
 // after the other (simple_one_for_one: all at once). A kill takes effect
 // only when the child's current handler returns; a child whose goroutine is
 // stuck in a handler is logged and left behind after a bounded wait, so
-// that it cannot hang a restart.
+// that it cannot hang a restart or the dynamic API. (A supervisor that is
+// itself stopping still finishes dying only when that child does: package
+// actor stops an actor after all its children.) A supervisor that is
+// killed runs no shutdown of its own: package actor stops its children,
+// newest first, with reason shutdown.
 //
 // An exit signal from the supervisor's parent (the actor that spawned it,
 // or for a top-level supervisor, System.Exit from outside any actor) stops

@@ -35,10 +35,11 @@ var (
 // AlreadyStartedError is returned by StartChild for an id whose child is
 // running. It matches ErrAlreadyStarted.
 type AlreadyStartedError struct {
-	ID  string
-	PID *actor.PID
+	ID  string     // the child's id
+	PID *actor.PID // the running child
 }
 
+// Error describes the conflict.
 func (e *AlreadyStartedError) Error() string {
 	return fmt.Sprintf("supervision: already started: %q is %s", e.ID, e.PID)
 }
