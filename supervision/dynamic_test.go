@@ -3,6 +3,7 @@ package supervision_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,11 @@ func TestDynamicAPI(t *testing.T) {
 		t.Fatalf("children after a failed StartChild = %+v", byID)
 	}
 	rec.noMore(t)
+
+	// An Ask the supervisor does not understand is answered with an error.
+	if _, err := actor.Ask[string](ctx, sys, sup, "hello?"); err == nil || !strings.Contains(err.Error(), "unexpected request string") {
+		t.Fatalf("unknown request: %v", err)
+	}
 
 	// Requests to a dead supervisor fail at once.
 	if err := sys.Stop(ctx, sup); err != nil {

@@ -95,6 +95,9 @@ func (s *supervisor) Receive(ctx *actor.Context) {
 		// supervisors use links, not monitors
 	default:
 		s.log.Warn("supervisor received an unexpected message", zap.String("type", fmt.Sprintf("%T", m)))
+		if ctx.From().IsAsk() {
+			ctx.Reply(fmt.Errorf("supervision: unexpected request %T", m))
+		}
 	}
 	s.publish()
 }
