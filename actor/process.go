@@ -158,10 +158,13 @@ func (p *process) invoke(pc pa.Context, msg any, sender *PID, fut *future) (err 
 		c.pc, c.msg, c.sender, c.fut = nil, nil, nil, nil
 		if r := recover(); r != nil {
 			reason := Errorf("panic: %v", r)
-			p.sys.log.Error("actor crashed",
-				zap.Stringer("pid", p.pid), zap.String("kind", p.kind),
-				zap.Any("panic", r), zap.String("message", fmt.Sprintf("%T", msg)),
-				zap.ByteString("stack", debug.Stack()))
+			// Capturing the stack costs more than the restart that follows:
+			// only when the log line is written.
+			if ce := p.sys.log.Check(zap.ErrorLevel, "actor crashed"); ce != nil {
+				ce.Write(zap.Stringer("pid", p.pid), zap.String("kind", p.kind),
+					zap.Any("panic", r), zap.String("message", fmt.Sprintf("%T", msg)),
+					zap.ByteString("stack", debug.Stack()))
+			}
 			p.exit(reason)
 			err = reason.Err()
 		}
