@@ -20,21 +20,27 @@ import (
 //   - counts posted and processed messages for metrics without contention
 //     between the two sides.
 type mailbox struct {
+	// Written by producers on every post.
 	mu        sync.Mutex
 	user      []any
-	batch     []any // consumer-owned; swapped with user
-	head      int   // next message in batch
 	sys       []any
 	scheduled bool
 	closedMu  bool // closed, guarded by mu
+	posted    atomic.Uint64
+	_         [64]byte
 
+	// Read by the consumer on every message, written rarely: kept off the
+	// producers' cache line so that a stream does not bounce it.
 	sysPending atomic.Int32
 	closed     atomic.Bool
 	suspended  atomic.Bool
+	_          [64]byte
 
-	posted    atomic.Uint64
-	_         [56]byte // keep the consumer's counter off the producers' cache line
+	// Owned by the consumer.
+	batch     []any // swapped with user
+	head      int   // next message in batch
 	processed atomic.Uint64
+	_         [64]byte
 
 	invoker    pa.MessageInvoker
 	dispatcher pa.Dispatcher
