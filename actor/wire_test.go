@@ -8,29 +8,11 @@ import (
 	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
-	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distributed-go/distributed/actor"
 	"github.com/distributed-go/distributed/actor/actorpb"
 )
-
-// wireSystem is a quiet system for the wire tests.
-func wireSystem(t *testing.T) *actor.System {
-	t.Helper()
-	s, err := actor.NewSystem(actor.Config{Name: "wire", Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return s
-}
 
 // remotePID builds a PID as if decoded from another node's protoactor PID.
 func remotePID(t testing.TB, address, id string) *actor.PID {
@@ -60,7 +42,7 @@ func viaWire[M proto.Message](t *testing.T, m M) M {
 type spawnChild struct{}
 
 func TestPIDWireRoundTrip(t *testing.T) {
-	s := wireSystem(t)
+	s := newSystem(t)
 	anon, err := s.Spawn(actor.PropsFromFunc(func(*actor.Context) {}))
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +102,7 @@ func TestPIDWireRoundTrip(t *testing.T) {
 }
 
 func TestPIDWireDecodedIsRoutable(t *testing.T) {
-	s := wireSystem(t)
+	s := newSystem(t)
 	echo, err := s.Spawn(actor.PropsFromFunc(func(c *actor.Context) {
 		if m, ok := c.Message().(string); ok {
 			c.Reply(m)
