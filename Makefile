@@ -13,12 +13,12 @@ BENCH_OUT ?= bench.out
 FUZZTIME ?= 15s
 FUZZMINIMIZETIME ?= 2s
 
-.PHONY: all test fmt-check vet race bench proto demo fuzz clean
+.PHONY: all test fmt-check vet race norace bench proto demo fuzz clean
 
 all: test
 
-## test: gofmt check, go vet, go test -race
-test: fmt-check vet race
+## test: gofmt check, go vet, go test -race, then the multi-transport tests without -race
+test: fmt-check vet race norace
 
 fmt-check:
 	@echo '== gofmt'
@@ -33,6 +33,14 @@ vet:
 race:
 	@echo '== go test -race'
 	$(GO) test -race ./...
+
+# Tests that run several protoactor remote transports in one process are
+# built only without -race (//go:build !race): protoactor-go's remote races
+# on gRPC's process-wide logger and its own endpoint manager when more than
+# one transport runs in a process. See actor/remote_test.go.
+norace:
+	@echo '== go test (tests excluded from -race: several remote transports in one process)'
+	$(GO) test ./...
 
 ## bench: our benchmarks and raw protoactor-go's, in the same run, with ratios
 bench:

@@ -62,7 +62,7 @@ func (s *System) ask(ctx context.Context, pid *PID, msg any) (any, error) {
 		if pid == nil || s.isLocal(pid) {
 			return nil, &DeadActorError{PID: pid}
 		}
-		return nil, fmt.Errorf("actor: ask %s: remote actors need the cluster layer: %w", pid, ErrDeadActor)
+		return s.askRemote(ctx, pid, msg)
 	}
 	start := time.Now()
 	f := &future{ch: make(chan reply, 1)}

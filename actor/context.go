@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"sync/atomic"
 	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
@@ -17,7 +18,11 @@ type Context struct {
 	msg    any
 	sender *PID
 	fut    *future
+	tok    *replyToken // a remote Ask's reply is pending
 }
+
+// replyToken records that a reply was sent, for remote Asks.
+type replyToken struct{ done atomic.Bool }
 
 // Self is the actor's own PID.
 func (c *Context) Self() *PID { return c.p.pid }
@@ -63,7 +68,7 @@ func (c *Context) Reply(msg any) { c.From().Reply(msg) }
 // From captures the return address of the current message, so that the
 // actor can answer later (a deferred reply), from any goroutine.
 func (c *Context) From() From {
-	return From{sys: c.p.sys, self: c.p.pid, sender: c.sender, fut: c.fut}
+	return From{sys: c.p.sys, self: c.p.pid, sender: c.sender, fut: c.fut, tok: c.tok}
 }
 
 // Spawn starts a child actor. Children stop before their parent, newest first.
@@ -154,6 +159,7 @@ type From struct {
 	self   *PID
 	sender *PID
 	fut    *future
+	tok    *replyToken
 }
 
 // Reply answers the request. A reply of type error makes the asker's Ask
@@ -163,6 +169,9 @@ func (f From) Reply(msg any) {
 	case f.fut != nil:
 		f.fut.complete(msg, nil)
 	case f.sender != nil:
+		if f.tok != nil {
+			f.tok.done.Store(true)
+		}
 		f.sys.send(f.sender, &envelope{msg: msg, sender: f.self})
 	case f.sys != nil:
 		f.sys.deadLetter(nil, msg, f.self)

@@ -52,7 +52,9 @@ type process struct {
 	// fields below are owned by the actor's goroutine
 	trapExit bool
 	pending  map[*future]struct{}
-	prunedAt int
+	// remote Asks not answered yet, told of this actor's death
+	remoteAsks map[*replyToken]*PID
+	prunedAt   int
 
 	started  chan struct{} // closed after Started was handled
 	initErr  error         // set before started is closed
@@ -108,7 +110,11 @@ func (p *process) Receive(pc pa.Context) {
 	case *pa.Terminated, *pa.Restarting, *pa.ReceiveTimeout:
 		// protoactor bookkeeping; children are watched through our own links.
 	default:
-		p.deliver(pc, m, nil, nil)
+		var sender *PID
+		if raw := pc.Sender(); raw != nil {
+			sender = pidFromRaw(raw) // a message from another node
+		}
+		p.deliver(pc, fromWire(m), sender, nil)
 	}
 }
 
@@ -131,7 +137,29 @@ func (p *process) deliver(pc pa.Context, msg any, sender *PID, fut *future) {
 	if p.dead.Load() {
 		return
 	}
+	if d, ok := msg.(*Down); ok && !p.takeMonitor(d.Ref) {
+		return // demonitored, or already reported: one Down per monitor
+	}
+	var tok *replyToken
+	if sender != nil && fut == nil && isAskReply(sender) {
+		tok = new(replyToken)
+	}
+	p.ctx.tok = tok
 	_ = p.invoke(pc, msg, sender, fut)
+	if tok != nil && !tok.done.Load() {
+		// A remote Ask is waiting: tell it if this actor dies first.
+		if p.remoteAsks == nil {
+			p.remoteAsks = make(map[*replyToken]*PID)
+		}
+		p.remoteAsks[tok] = sender
+		if len(p.remoteAsks) > 64 {
+			for t := range p.remoteAsks {
+				if t.done.Load() {
+					delete(p.remoteAsks, t)
+				}
+			}
+		}
+	}
 	if fut != nil && !fut.done.Load() {
 		// The behaviour did not answer (yet): remember the future so that it
 		// fails at once if this actor dies before answering.
@@ -155,7 +183,7 @@ func (p *process) invoke(pc pa.Context, msg any, sender *PID, fut *future) (err 
 	c := &p.ctx
 	c.pc, c.msg, c.sender, c.fut = pc, msg, sender, fut
 	defer func() {
-		c.pc, c.msg, c.sender, c.fut = nil, nil, nil, nil
+		c.pc, c.msg, c.sender, c.fut, c.tok = nil, nil, nil, nil, nil
 		if r := recover(); r != nil {
 			reason := Errorf("panic: %v", r)
 			// Capturing the stack costs more than the restart that follows:
@@ -271,17 +299,23 @@ func (p *process) handleStopped() {
 		p.sys.names.unregisterIf(n, p)
 	}
 	for ref, target := range monitoring {
-		if tp := p.sys.local(target); tp != nil {
-			tp.removeMonitor(ref)
-		}
+		p.sys.dropMonitor(p.pid, target, ref)
 	}
 	for f := range p.pending {
 		f.complete(nil, &DeadActorError{PID: p.pid, Reason: r, Known: true})
 	}
 	p.pending = nil
+	for t, asker := range p.remoteAsks {
+		if !t.done.Load() {
+			p.sys.send(asker, &Down{PID: p.pid, Reason: r})
+		}
+	}
+	p.remoteAsks = nil
 	for _, l := range links {
 		if lp := p.sys.local(l); lp != nil {
 			lp.post(&signal{kind: sigExit, from: p.pid, reason: r, link: true})
+		} else if !p.sys.isLocal(l) {
+			_ = p.sys.exitRemoteLink(l, p.pid, r)
 		}
 	}
 	for ref, w := range monitors {
@@ -338,6 +372,17 @@ func (p *process) addMonitor(ref MonitorRef, watcher *PID) bool {
 		p.monitors = make(map[MonitorRef]*PID)
 	}
 	p.monitors[ref] = watcher
+	return true
+}
+
+// takeMonitor removes a monitor this actor holds, reporting whether it held it.
+func (p *process) takeMonitor(ref MonitorRef) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.monitoring[ref]; !ok {
+		return false
+	}
+	delete(p.monitoring, ref)
 	return true
 }
 

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
+
 	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/distributed-go/distributed/actor/actorpb"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
@@ -52,6 +54,7 @@ type System struct {
 	refSeq   atomic.Uint64
 	names    registry
 	procs    sync.Map // protoactor id → *process
+	remote   remoteState
 	dlLimit  *rate.Limiter
 	dlSub    *eventstream.Subscription
 
@@ -89,6 +92,12 @@ func NewSystem(cfg Config) (*System, error) {
 	// The top 24 bits tell this system's incarnations from those of an
 	// earlier system at the same address; the rest count spawns.
 	s.creation = (binary.LittleEndian.Uint64(b[:]) | 1) & 0xffffff << 40
+	// Monitor refs start at a random point so that refs made by different
+	// nodes for monitors on the same actor do not collide.
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("actor: monitor refs: %w", err)
+	}
+	s.refSeq.Store(binary.LittleEndian.Uint64(b[:]) >> 1)
 	reg := cfg.Registerer
 	if reg == nil {
 		r := prometheus.NewRegistry()
@@ -284,8 +293,12 @@ func (s *System) send(pid *PID, msg any) {
 		p.mb.PostUserMessage(msg) // a closed mailbox dead-letters it
 		return
 	}
-	// Another node (or a PID decoded from the wire): protoactor routes it,
-	// and an unknown id ends in its dead-letter process, which we count.
+	if !s.isLocal(pid) {
+		s.sendRemote(pid, msg)
+		return
+	}
+	// A PID decoded from the wire: protoactor routes it, and an unknown id
+	// ends in its dead-letter process, which we count.
 	s.ps.Root.Send(pid.raw, msg)
 }
 
@@ -299,7 +312,23 @@ func (s *System) Kill(pid *PID) error {
 		p.post(&signal{kind: sigKill})
 		return nil
 	}
+	if pid != nil && !s.isLocal(pid) {
+		return s.exitRemote(pid, nil, Killed, true)
+	}
 	return &DeadActorError{PID: pid}
+}
+
+// exitRemote sends an exit signal to an actor of another node.
+func (s *System) exitRemote(pid, from *PID, reason Reason, untrappable bool) error {
+	if !s.reachable(pid.Address()) {
+		return &DeadActorError{PID: pid, Reason: NoConnection, Known: true}
+	}
+	sig := &actorpb.ExitSignal{To: pid.ToProto(), Reason: reason.ToProto(), Untrappable: untrappable}
+	if from != nil {
+		sig.From = from.ToProto()
+	}
+	s.sendSignal(pid.Address(), sig)
+	return nil
 }
 
 // Stop stops the actor gracefully with reason shutdown: it handles Stopping,
@@ -326,6 +355,9 @@ func (s *System) Stop(ctx context.Context, pid *PID) error {
 func (s *System) Exit(pid *PID, from *PID, reason Reason) error {
 	p := s.local(pid)
 	if p == nil {
+		if pid != nil && !s.isLocal(pid) {
+			return s.exitRemote(pid, from, reason, reason.Kind == KindKilled)
+		}
 		return &DeadActorError{PID: pid}
 	}
 	p.post(&signal{kind: sigExit, from: from, reason: reason})
@@ -382,6 +414,16 @@ func (s *System) link(self *process, pid *PID) {
 	if pid == nil || pid.Equal(self.pid) {
 		return
 	}
+	if !s.isLocal(pid) {
+		if !s.reachable(pid.Address()) {
+			self.post(&signal{kind: sigExit, from: pid, reason: NoConnection, link: true})
+			return
+		}
+		if self.addLink(pid) {
+			s.sendSignal(pid.Address(), &actorpb.LinkRequest{From: self.pid.ToProto(), To: pid.ToProto()})
+		}
+		return
+	}
 	if !self.addLink(pid) {
 		return
 	}
@@ -399,6 +441,8 @@ func (s *System) unlink(self *process, pid *PID) {
 	self.removeLink(pid)
 	if tp := s.local(pid); tp != nil {
 		tp.removeLink(self.pid)
+	} else if !s.isLocal(pid) {
+		s.sendSignal(pid.Address(), &actorpb.UnlinkRequest{From: self.pid.ToProto(), To: pid.ToProto()})
 	}
 }
 
@@ -410,13 +454,19 @@ func (s *System) monitor(self *process, pid *PID) MonitorRef {
 	}
 	self.monitoring[ref] = pid
 	self.mu.Unlock()
-	if tp := s.local(pid); tp != nil && tp.addMonitor(ref, self.pid) {
+	reason := NoProc
+	if pid != nil && !s.isLocal(pid) {
+		if s.reachable(pid.Address()) {
+			s.sendSignal(pid.Address(), &actorpb.MonitorRequest{
+				Watcher: self.pid.ToProto(), Target: pid.ToProto(), Ref: uint64(ref)})
+			return ref
+		}
+		reason = NoConnection
+	} else if tp := s.local(pid); tp != nil && tp.addMonitor(ref, self.pid) {
 		return ref
 	}
-	self.mu.Lock()
-	delete(self.monitoring, ref)
-	self.mu.Unlock()
-	s.send(self.pid, &Down{Ref: ref, PID: pid, Reason: NoProc})
+	// The entry stays until the Down is delivered (see process.deliver).
+	s.send(self.pid, &Down{Ref: ref, PID: pid, Reason: reason})
 	return ref
 }
 
@@ -425,8 +475,16 @@ func (s *System) demonitor(self *process, ref MonitorRef) {
 	pid := self.monitoring[ref]
 	delete(self.monitoring, ref)
 	self.mu.Unlock()
-	if tp := s.local(pid); tp != nil {
+	s.dropMonitor(self.pid, pid, ref)
+}
+
+// dropMonitor removes a monitor from its target, local or remote.
+func (s *System) dropMonitor(watcher, target *PID, ref MonitorRef) {
+	if tp := s.local(target); tp != nil {
 		tp.removeMonitor(ref)
+	} else if target != nil && !s.isLocal(target) {
+		s.sendSignal(target.Address(), &actorpb.DemonitorRequest{
+			Watcher: watcher.ToProto(), Target: target.ToProto(), Ref: uint64(ref)})
 	}
 }
 

@@ -636,7 +636,10 @@ type ExitSignal struct {
 	Reason *Reason `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// untrappable marks a kill: the receiver exits with reason killed even if
 	// it traps exits.
-	Untrappable   bool `protobuf:"varint,4,opt,name=untrappable,proto3" json:"untrappable,omitempty"`
+	Untrappable bool `protobuf:"varint,4,opt,name=untrappable,proto3" json:"untrappable,omitempty"`
+	// link marks the propagation of a linked actor's exit (as opposed to an
+	// explicit exit signal): the receiver also drops its link to from.
+	Link          bool `protobuf:"varint,5,opt,name=link,proto3" json:"link,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -699,6 +702,60 @@ func (x *ExitSignal) GetUntrappable() bool {
 	return false
 }
 
+func (x *ExitSignal) GetLink() bool {
+	if x != nil {
+		return x.Link
+	}
+	return false
+}
+
+// ErrorReply answers an Ask across nodes with an error: the replying actor
+// answered with a Go error value, which has no wire form of its own.
+type ErrorReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// message is the error's text.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorReply) Reset() {
+	*x = ErrorReply{}
+	mi := &file_actor_actorpb_actor_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorReply) ProtoMessage() {}
+
+func (x *ErrorReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actor_actorpb_actor_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorReply.ProtoReflect.Descriptor instead.
+func (*ErrorReply) Descriptor() ([]byte, []int) {
+	return file_actor_actorpb_actor_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ErrorReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_actor_actorpb_actor_proto protoreflect.FileDescriptor
 
 const file_actor_actorpb_actor_proto_rawDesc = "" +
@@ -732,13 +789,17 @@ const file_actor_actorpb_actor_proto_rawDesc = "" +
 	"\x10DemonitorRequest\x123\n" +
 	"\awatcher\x18\x01 \x01(\v2\x19.distributed.actor.v1.PIDR\awatcher\x121\n" +
 	"\x06target\x18\x02 \x01(\v2\x19.distributed.actor.v1.PIDR\x06target\x12\x10\n" +
-	"\x03ref\x18\x03 \x01(\x04R\x03ref\"\xbe\x01\n" +
+	"\x03ref\x18\x03 \x01(\x04R\x03ref\"\xd2\x01\n" +
 	"\n" +
 	"ExitSignal\x12-\n" +
 	"\x04from\x18\x01 \x01(\v2\x19.distributed.actor.v1.PIDR\x04from\x12)\n" +
 	"\x02to\x18\x02 \x01(\v2\x19.distributed.actor.v1.PIDR\x02to\x124\n" +
 	"\x06reason\x18\x03 \x01(\v2\x1c.distributed.actor.v1.ReasonR\x06reason\x12 \n" +
-	"\vuntrappable\x18\x04 \x01(\bR\vuntrappable*\xc0\x01\n" +
+	"\vuntrappable\x18\x04 \x01(\bR\vuntrappable\x12\x12\n" +
+	"\x04link\x18\x05 \x01(\bR\x04link\"&\n" +
+	"\n" +
+	"ErrorReply\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage*\xc0\x01\n" +
 	"\n" +
 	"ReasonKind\x12\x1b\n" +
 	"\x17REASON_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -762,7 +823,7 @@ func file_actor_actorpb_actor_proto_rawDescGZIP() []byte {
 }
 
 var file_actor_actorpb_actor_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actor_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_actor_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_actor_actorpb_actor_proto_goTypes = []any{
 	(ReasonKind)(0),          // 0: distributed.actor.v1.ReasonKind
 	(*PID)(nil),              // 1: distributed.actor.v1.PID
@@ -774,6 +835,7 @@ var file_actor_actorpb_actor_proto_goTypes = []any{
 	(*MonitorRequest)(nil),   // 7: distributed.actor.v1.MonitorRequest
 	(*DemonitorRequest)(nil), // 8: distributed.actor.v1.DemonitorRequest
 	(*ExitSignal)(nil),       // 9: distributed.actor.v1.ExitSignal
+	(*ErrorReply)(nil),       // 10: distributed.actor.v1.ErrorReply
 }
 var file_actor_actorpb_actor_proto_depIdxs = []int32{
 	0,  // 0: distributed.actor.v1.Reason.kind:type_name -> distributed.actor.v1.ReasonKind
@@ -810,7 +872,7 @@ func file_actor_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actor_actorpb_actor_proto_rawDesc), len(file_actor_actorpb_actor_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
