@@ -107,6 +107,12 @@ func (p *PID) Equal(o *PID) bool {
 	return p.raw.Id == o.raw.Id && p.raw.Address == o.raw.Address
 }
 
+// fresh returns a copy of the protoactor PID for a protoactor send.
+// protoactor caches the resolved process inside a PID value; a PID shared
+// by several systems of one process (in-process clusters) would otherwise
+// route one system's sends through another system's transport.
+func (p *PID) fresh() *pa.PID { return &pa.PID{Address: p.raw.Address, Id: p.raw.Id} }
+
 // key is a string that identifies the incarnation, for maps.
 func (p *PID) key() string { return p.raw.Address + "/" + p.raw.Id }
 

@@ -235,8 +235,14 @@ func (p *process) exit(r Reason) {
 		p.reason, p.reasonSet = r, true
 	}
 	p.mu.Unlock()
-	p.sys.ps.Root.Stop(p.pid.raw)
+	// Straight to our own mailbox: a protoactor call on p.pid.raw would use
+	// the process pointer protoactor caches in that PID, which another
+	// system of this process may have set when it sent to this PID.
+	p.mb.PostSystemMessage(stopMsg)
 }
+
+// stopMsg is protoactor's stop system message.
+var stopMsg = &pa.Stop{}
 
 func (p *process) exitReason() Reason {
 	p.mu.Lock()

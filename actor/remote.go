@@ -144,10 +144,10 @@ func (s *System) sendRemote(pid *PID, msg any) {
 		return
 	}
 	if sender != nil {
-		s.ps.Root.Send(pid.raw, &pa.MessageEnvelope{Message: wire, Sender: sender.raw})
+		s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: sender.raw})
 		return
 	}
-	s.ps.Root.Send(pid.raw, wire)
+	s.ps.Root.Send(pid.fresh(), wire)
 }
 
 // sendSignal sends a signal to the signal process of a node.
@@ -213,7 +213,7 @@ func (s *System) askRemote(ctx context.Context, pid *PID, msg any) (any, error) 
 	s.remote.mu.Unlock()
 	raw, _ := s.ps.ProcessRegistry.Add(a, id)
 	a.raw = raw
-	s.ps.Root.Send(pid.raw, &pa.MessageEnvelope{Message: wire, Sender: raw})
+	s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: raw})
 	select {
 	case r := <-a.f.ch:
 		s.metrics.askLatency.Observe(time.Since(start).Seconds())
@@ -394,4 +394,11 @@ func (s *System) exitRemoteLink(to, from *PID, reason Reason) error {
 	s.sendSignal(to.Address(), &actorpb.ExitSignal{From: from.ToProto(), To: to.ToProto(),
 		Reason: reason.ToProto(), Link: true})
 	return nil
+}
+
+// ServicePID returns a PID for a process that every node registers under a
+// fixed protoactor id (a service such as the cluster's spawner) on the node
+// at address. It has no incarnation: the service lives as long as its node.
+func ServicePID(address, id string) *PID {
+	return &PID{raw: &pa.PID{Address: address, Id: id}, name: id}
 }

@@ -299,7 +299,7 @@ func (s *System) send(pid *PID, msg any) {
 	}
 	// A PID decoded from the wire: protoactor routes it, and an unknown id
 	// ends in its dead-letter process, which we count.
-	s.ps.Root.Send(pid.raw, msg)
+	s.ps.Root.Send(pid.fresh(), msg)
 }
 
 // Kill crashes the actor abruptly with reason killed: it gets no Stopping
@@ -512,11 +512,16 @@ func (s *System) Shutdown(ctx context.Context) error {
 		if p == nil {
 			break
 		}
+		if err == nil && ctx.Err() != nil {
+			err = fmt.Errorf("actor: shutdown of %s: %w", s.cfg.Name, ctx.Err())
+		}
 		if err != nil {
-			// Out of time: kill the rest without waiting. An actor stuck in
-			// a handler cannot be interrupted; it is abandoned.
-			for _, q := range s.snapshotTop() {
-				q.post(&signal{kind: sigKill})
+			// Out of time: kill the rest, then give them a moment to die.
+			// An actor stuck in a handler cannot be interrupted; after the
+			// grace period it is abandoned.
+			if !s.killAll(killGrace) {
+				s.log.Error("shutdown incomplete: actors abandoned", zap.Error(err))
+				return err
 			}
 			break
 		}
@@ -524,18 +529,35 @@ func (s *System) Shutdown(ctx context.Context) error {
 		select {
 		case <-p.done:
 		case <-ctx.Done():
-			err = fmt.Errorf("actor: shutdown of %s: %w", s.cfg.Name, ctx.Err())
 		}
-	}
-	if err != nil {
-		s.log.Error("shutdown incomplete: actors abandoned", zap.Error(err))
-		return err
 	}
 	s.ps.EventStream.Unsubscribe(s.dlSub)
 	s.disp.close()
 	s.ps.Shutdown()
 	s.metrics.unregister()
 	return err
+}
+
+// killGrace is how long Shutdown waits for killed actors to die.
+const killGrace = 2 * time.Second
+
+// killAll kills every top-level actor and waits up to grace for them to
+// die; it reports whether they all did.
+func (s *System) killAll(grace time.Duration) bool {
+	top := s.snapshotTop()
+	for _, q := range top {
+		q.post(&signal{kind: sigKill})
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for _, q := range top {
+		select {
+		case <-q.done:
+		case <-t.C:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *System) snapshotTop() []*process {

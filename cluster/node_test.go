@@ -1,0 +1,309 @@
+//go:build !race
+
+// Several nodes in one process means several protoactor remote transports,
+// which race inside protoactor-go (see actor/remote_test.go): these tests
+// run without -race (`make test` runs them in its second pass).
+
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/distributed-go/distributed/actor"
+)
+
+// testCluster starts n nodes named n1..nN with the Local preset, sharing
+// one Faults, each joining the first.
+func testCluster(t *testing.T, n int, mutate ...func(*Config)) ([]*Node, *Faults) {
+	t.Helper()
+	faults := NewFaults(7)
+	var nodes []*Node
+	for i := 1; i <= n; i++ {
+		cfg := Local("n" + string(rune('0'+i)))
+		cfg.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+		cfg.Faults = faults
+		cfg.JoinTimeout = 5 * time.Second
+		if i > 1 {
+			cfg.Seeds = []string{nodes[0].GossipAddress()}
+		}
+		for _, m := range mutate {
+			m(&cfg)
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	for _, nd := range nodes {
+		waitMembers(t, nd, n)
+	}
+	return nodes, faults
+}
+
+func startNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	nd, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := nd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nd.Stop)
+	return nd
+}
+
+func alive(nd *Node) int {
+	c := 0
+	for _, m := range nd.Members() {
+		if m.State == Alive {
+			c++
+		}
+	}
+	return c
+}
+
+func waitMembers(t *testing.T, nd *Node, want int) {
+	t.Helper()
+	waitFor(t, nd.Name()+" sees "+string(rune('0'+want))+" alive", 10*time.Second, func() bool { return alive(nd) == want })
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// eventSink subscribes an actor to node events and forwards them.
+func eventSink(t *testing.T, nd *Node) <-chan *NodeEvent {
+	ch := make(chan *NodeEvent, 64)
+	pid, err := nd.System().Spawn(actor.PropsFromFunc(func(c *actor.Context) {
+		if e, ok := c.Message().(*NodeEvent); ok {
+			ch <- e
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.MonitorNodes(pid)
+	return ch
+}
+
+func nextEvent(t *testing.T, ch <-chan *NodeEvent, kind NodeEventKind, member string) *NodeEvent {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-ch:
+			if e.Kind == kind && e.Member.Name == member {
+				return e
+			}
+			t.Logf("skipping event %s %s", e.Kind, e.Member.Name)
+		case <-timeout:
+			t.Fatalf("no %s event for %s", kind, member)
+		}
+	}
+}
+
+// expectEvents waits for one event of kind for each member, in any order.
+func expectEvents(t *testing.T, ch <-chan *NodeEvent, kind NodeEventKind, members ...string) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, m := range members {
+		want[m] = true
+	}
+	timeout := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case e := <-ch:
+			if e.Kind == kind {
+				delete(want, e.Member.Name)
+			}
+		case <-timeout:
+			t.Fatalf("no %s event for %v", kind, want)
+		}
+	}
+}
+
+func echoKind(args []byte) (*actor.Props, error) {
+	return actor.PropsFromFunc(func(c *actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			c.Reply(wrapperspb.String(string(args) + m.Value))
+		}
+	}, actor.WithKind("echo")), nil
+}
+
+func TestClusterRemoteSpawnAskAndCrash(t *testing.T) {
+	nodes, _ := testCluster(t, 3)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	for _, nd := range nodes {
+		if err := nd.RegisterKind("echo", echoKind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// Remote spawn and ask.
+	pid, err := n1.SpawnOn(ctx, "n3", "echo", "greeter", []byte("hello "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid.Address() != n3.Address() || pid.Name() != "greeter" {
+		t.Fatalf("spawned %v, want greeter on %s", pid, n3.Address())
+	}
+	got, err := actor.Ask[*wrapperspb.StringValue](ctx, n1.System(), pid, wrapperspb.String("world"))
+	if err != nil || got.Value != "hello world" {
+		t.Fatalf("Ask = %v, %v", got, err)
+	}
+	if _, err := n1.SpawnOn(ctx, "n3", "nope", "", nil); err == nil || !strings.Contains(err.Error(), "not registered") {
+		t.Fatalf("unknown kind: %v", err)
+	}
+	if _, err := n1.SpawnOn(ctx, "n9", "echo", "", nil); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("unknown node: %v", err)
+	}
+
+	// An actor on n1 monitors the greeter on n3; n2 watches node events.
+	downs := make(chan *actor.Down, 1)
+	w, _ := n1.System().Spawn(actor.PropsFromFunc(func(c *actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.PID:
+			c.Monitor(m)
+			c.Reply(true)
+		case *actor.Down:
+			downs <- m
+		}
+	}))
+	if _, err := actor.Ask[bool](ctx, n1.System(), w, pid); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "monitor recorded on n3", 5*time.Second, func() bool {
+		i, ok := n3.System().Info(pid)
+		return ok && i.Monitors == 1
+	})
+	ev2 := eventSink(t, n2)
+	nextEvent(t, ev2, NodeUp, "n3") // the subscription starts with the alive members
+
+	start := time.Now()
+	n3.Crash()
+	nextEvent(t, ev2, NodeDown, "n3")
+	select {
+	case d := <-downs:
+		if d.Reason != actor.NoConnection || !d.PID.Equal(pid) {
+			t.Fatalf("Down = %+v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("remote monitor did not fire")
+	}
+	t.Logf("crash to nodedown and remote Down: %v", time.Since(start))
+	// Sends to the dead node fail fast.
+	t0 := time.Now()
+	if _, err := actor.Ask[*wrapperspb.StringValue](context.Background(), n1.System(), pid, wrapperspb.String("x")); !errors.Is(err, actor.ErrDeadActor) {
+		t.Fatalf("Ask to a crashed node: %v", err)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("Ask to a crashed node took %v", d)
+	}
+	if m, _ := n1.Member("n3"); m.State != Dead {
+		t.Fatalf("n1 sees n3 as %v", m.State)
+	}
+}
+
+func TestClusterPartitionAndHeal(t *testing.T) {
+	nodes, faults := testCluster(t, 3)
+	n1, n2 := nodes[0], nodes[1]
+	ev1 := eventSink(t, n1)
+	ev2 := eventSink(t, n2)
+	if err := faults.Partition([]string{"n1"}, []string{"n2", "n3"}); err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, ev1, NodeDown, "n2", "n3")
+	expectEvents(t, ev2, NodeDown, "n1")
+	// Actor messages across the partition are dropped too.
+	echo, _ := n2.System().Spawn(actor.PropsFromFunc(func(c *actor.Context) { c.Reply(c.Message()) }))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := actor.Ask[*wrapperspb.StringValue](ctx, n1.System(), echo, wrapperspb.String("x")); err == nil {
+		t.Fatal("an Ask crossed the partition")
+	}
+	faults.Heal()
+	jctx, jcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer jcancel()
+	if err := n1.Join(jctx, n2.GossipAddress()); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, ev1, NodeUp, "n2")
+	nextEvent(t, ev2, NodeUp, "n1")
+	for _, nd := range nodes {
+		waitMembers(t, nd, 3)
+	}
+	got, err := actor.Ask[*wrapperspb.StringValue](jctx, n1.System(), echo, wrapperspb.String("healed"))
+	if err != nil || got.Value != "healed" {
+		t.Fatalf("after heal: %v, %v", got, err)
+	}
+}
+
+func TestClusterLeaveIsNotACrash(t *testing.T) {
+	nodes, _ := testCluster(t, 2)
+	ev := eventSink(t, nodes[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := nodes[1].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := nextEvent(t, ev, NodeLeft, "n2")
+	if e.Member.State != Left {
+		t.Fatalf("event %+v", e)
+	}
+}
+
+func TestClusterWrongSecretCannotJoin(t *testing.T) {
+	a := Local("a")
+	a.Secret = "right"
+	a.Logger = zap.NewNop()
+	na := startNode(t, a)
+	b := Local("b")
+	b.Secret = "wrong"
+	b.Logger = zap.NewNop()
+	b.Seeds = []string{na.GossipAddress()}
+	b.JoinTimeout = 500 * time.Millisecond
+	nb, err := NewNode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = nb.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cluster secret") {
+		t.Fatalf("join with a wrong secret: %v", err)
+	}
+	if alive(na) != 1 {
+		t.Fatalf("a sees %d members", alive(na))
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "Name is required"},
+		{Config{Name: "x", RemoteBind: "nope"}, "RemoteBind"},
+		{Config{Name: "x", RemoteBind: "0.0.0.0:0"}, "RemoteAdvertise is required"},
+		{Config{Name: "x", GossipBind: "1.2.3.4:99999"}, "GossipBind"},
+	} {
+		if _, err := NewNode(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
