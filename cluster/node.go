@@ -119,6 +119,7 @@ type Node struct {
 	kinds    map[string]KindFunc
 	state    int // 0 new, 1 started, 2 stopped
 	crashed  atomic.Bool
+	global   *globalRegistry
 }
 
 // NewNode validates cfg and makes a node; Start starts it.
@@ -137,6 +138,7 @@ func NewNode(cfg Config) (*Node, error) {
 		members: map[string]*Member{}, byRemote: map[string]string{}, byGossip: map[string]string{},
 		subs: map[string]*actor.PID{}, kinds: map[string]KindFunc{}, leaving: map[string]bool{},
 	}
+	n.global = newGlobalRegistry(n)
 	return n, nil
 }
 
@@ -531,6 +533,11 @@ func (n *Node) memberEvent(mn *memberlist.Node, kind NodeEventKind) {
 	if kind != NodeUp && m.RemoteAddress != "" {
 		n.sys.NodeDown(m.RemoteAddress)
 	}
+	if kind == NodeUp {
+		n.global.nodeUp(name)
+	} else {
+		n.global.nodeGone(name)
+	}
 	n.log.Info("node event", zap.String("event", kind.String()), zap.String("member", name),
 		zap.String("remote", m.RemoteAddress), zap.String("reason", reason))
 	evt := &NodeEvent{Kind: kind, Member: m, Reason: reason}
@@ -580,12 +587,18 @@ func (d *gossipDelegate) NotifyMsg(b []byte) {
 		d.n.mu.Lock()
 		d.n.leaving[name] = true
 		d.n.mu.Unlock()
+		return
 	}
+	d.n.global.notifyMsg(b)
 }
 
-func (d *gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-func (d *gossipDelegate) LocalState(join bool) []byte                { return nil }
-func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
+func (d *gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.n.global.broadcasts(overhead, limit)
+}
+func (d *gossipDelegate) LocalState(join bool) []byte { return d.n.global.localState(join) }
+func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
+	d.n.global.mergeRemoteState(buf, join)
+}
 
 // faultProcess applies the fault rules to actor messages leaving the node.
 type faultProcess struct {
