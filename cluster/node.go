@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distributed-go/distributed/actor"
@@ -119,6 +120,7 @@ type Node struct {
 	kinds    map[string]KindFunc
 	state    int // 0 new, 1 started, 2 stopped
 	crashed  atomic.Bool
+	conns    connTracker
 	global   *globalRegistry
 }
 
@@ -208,6 +210,7 @@ func (n *Node) startRemote() error {
 	if err != nil {
 		return err
 	}
+	dial = append(dial, grpc.WithChainStreamInterceptor(n.conns.intercept))
 	opts := []remote.ConfigOption{
 		remote.WithServerOptions(server...), remote.WithDialOptions(dial...),
 		remote.WithEndpointWriterQueueSize(n.cfg.EndpointWriterQueueSize),
@@ -216,7 +219,11 @@ func (n *Node) startRemote() error {
 	if n.cfg.RemoteAdvertise != "" {
 		opts = append(opts, remote.WithAdvertisedHost(n.cfg.RemoteAdvertise))
 	}
-	n.rem = remote.NewRemote(n.sys.Protoactor(), remote.Configure(host, port, opts...))
+	rc := remote.Configure(host, port, opts...)
+	// protoactor retries a failed connection 5 times, 2 s apart, holding
+	// the peer's queue; membership decides reachability here, so fail fast.
+	rc.MaxRetryCount = 1
+	n.rem = remote.NewRemote(n.sys.Protoactor(), rc)
 	if err := startRemote(n.rem); err != nil {
 		n.rem = nil
 		return fmt.Errorf("cluster: actor transport on %s: %w", n.cfg.RemoteBind, err)
@@ -386,6 +393,7 @@ func (n *Node) teardown(graceful bool) {
 	if n.rem != nil {
 		n.rem.Shutdown(graceful)
 	}
+	n.conns.closeAll()
 	if n.ml != nil {
 		_ = n.ml.Shutdown()
 	}
@@ -762,5 +770,40 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
 func (m *nodeMetrics) unregister() {
 	for _, c := range m.all {
 		m.reg.Unregister(c)
+	}
+}
+
+// connTracker closes the gRPC connections that protoactor's endpoint
+// writers open. protoactor does not close a connection whose stream failed
+// to start (a refused or rejected peer), which leaks its goroutines, and
+// keeps the others open past Remote.Shutdown.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[*grpc.ClientConn]struct{}
+}
+
+func (t *connTracker) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn,
+	method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	cs, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		_ = cc.Close()
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.conns == nil {
+		t.conns = make(map[*grpc.ClientConn]struct{})
+	}
+	t.conns[cc] = struct{}{}
+	t.mu.Unlock()
+	return cs, nil
+}
+
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	conns := t.conns
+	t.conns = nil
+	t.mu.Unlock()
+	for cc := range conns {
+		_ = cc.Close()
 	}
 }

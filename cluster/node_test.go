@@ -215,3 +215,38 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// Nodes configured with mutual TLS talk; a node whose certificate comes from
+// another CA joins gossip (gossip is protected by the secret, not TLS) but
+// cannot reach actors over the transport.
+func TestClusterMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ca")
+	other := newTestCA(t, dir, "other-ca")
+	tlsFor := map[string]TLSConfig{
+		"n1": ca.issue(t, dir, "n1"),
+		"n2": ca.issue(t, dir, "n2"),
+		"n3": other.issue(t, dir, "n3"),
+	}
+	nodes, _ := testCluster(t, 3, func(c *Config) { c.TLS = tlsFor[c.Name] })
+	for _, nd := range nodes {
+		if err := nd.RegisterKind("echo", echoKind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pid, err := nodes[0].SpawnOn(ctx, "n2", "echo", "", []byte("tls "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := actor.Ask[*wrapperspb.StringValue](ctx, nodes[0].System(), pid, wrapperspb.String("ok"))
+	if err != nil || got.Value != "tls ok" {
+		t.Fatalf("Ask over mTLS = %v, %v", got, err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel2()
+	if _, err := nodes[2].SpawnOn(short, "n1", "echo", "", nil); err == nil {
+		t.Fatal("a node with a certificate from another CA reached n1")
+	}
+}
