@@ -211,6 +211,7 @@ func (n *Node) startRemote() error {
 		return err
 	}
 	dial = append(dial, grpc.WithChainStreamInterceptor(n.conns.intercept))
+	server = append(server, grpc.ChainStreamInterceptor(n.countInbound))
 	opts := []remote.ConfigOption{
 		remote.WithServerOptions(server...), remote.WithDialOptions(dial...),
 		remote.WithEndpointWriterQueueSize(n.cfg.EndpointWriterQueueSize),
@@ -735,12 +736,13 @@ func (s *spawner) Stop(*pa.PID)                   {}
 
 // nodeMetrics are the node's Prometheus metrics.
 type nodeMetrics struct {
-	reg     prometheus.Registerer
-	members *prometheus.GaugeVec
-	events  *prometheus.CounterVec
-	sent    *prometheus.CounterVec
-	faults  prometheus.Collector
-	all     []prometheus.Collector
+	reg      prometheus.Registerer
+	members  *prometheus.GaugeVec
+	events   *prometheus.CounterVec
+	sent     *prometheus.CounterVec
+	received *prometheus.CounterVec
+	faults   prometheus.Collector
+	all      []prometheus.Collector
 }
 
 func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
@@ -752,10 +754,13 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
 		Help: "Failure-detection and membership events.", ConstLabels: cl}, []string{"event"})
 	m.sent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cluster_messages_sent_total",
 		Help: "Actor messages sent to each peer (before fault injection).", ConstLabels: cl}, []string{"peer"})
+	m.received = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cluster_messages_received_total",
+		Help:        "Actor messages received from each peer (\"unknown\" when the message carries no sender).",
+		ConstLabels: cl}, []string{"peer"})
 	m.faults = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cluster_fault_drops",
 		Help: "Messages dropped by fault injection so far.", ConstLabels: cl},
 		func() float64 { return float64(n.faults.Stats().Dropped) })
-	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.faults}
+	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.received, m.faults}
 	for i, c := range m.all {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.all[:i] {
@@ -806,4 +811,34 @@ func (t *connTracker) closeAll() {
 	for cc := range conns {
 		_ = cc.Close()
 	}
+}
+
+// countInbound counts the actor messages each peer sends, as they arrive on
+// protoactor's receive stream (in batches, after a connect request that
+// names the peer).
+func (n *Node) countInbound(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &countingStream{ServerStream: ss, n: n, peer: "unknown"})
+}
+
+type countingStream struct {
+	grpc.ServerStream
+	n    *Node
+	peer string
+}
+
+func (c *countingStream) RecvMsg(m any) error {
+	err := c.ServerStream.RecvMsg(m)
+	if err != nil || c.n.metrics == nil {
+		return err
+	}
+	if rm, ok := m.(*remote.RemoteMessage); ok {
+		if b := rm.GetMessageBatch(); b != nil {
+			c.n.metrics.received.WithLabelValues(c.peer).Add(float64(len(b.GetEnvelopes())))
+		} else if sc := rm.GetConnectRequest().GetServerConnection(); sc != nil {
+			if name, ok := c.n.nameOfRemote(sc.GetAddress()); ok {
+				c.peer = name
+			}
+		}
+	}
+	return err
 }

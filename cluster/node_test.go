@@ -250,3 +250,53 @@ func TestClusterMutualTLS(t *testing.T) {
 		t.Fatal("a node with a certificate from another CA reached n1")
 	}
 }
+
+func TestClusterMetrics(t *testing.T) {
+	nodes, _ := testCluster(t, 2)
+	for _, nd := range nodes {
+		_ = nd.RegisterKind("echo", echoKind)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pid, err := nodes[0].SpawnOn(ctx, "n2", "echo", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := actor.Ask[*wrapperspb.StringValue](ctx, nodes[0].System(), pid, wrapperspb.String("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	value := func(nd *Node, name, label string) float64 {
+		mfs, err := nd.Gatherer().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetValue() == label {
+						if c := m.GetCounter(); c != nil {
+							return c.GetValue()
+						}
+						return m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	// The spawn request plus five asks went n1 → n2, and their replies back.
+	if v := value(nodes[0], "cluster_messages_sent_total", "n2"); v < 6 {
+		t.Errorf("n1 sent %v messages to n2, want >= 6", v)
+	}
+	if v := value(nodes[1], "cluster_messages_received_total", "n1"); v < 6 {
+		t.Errorf("n2 received %v messages from n1, want >= 6", v)
+	}
+	if v := value(nodes[0], "cluster_members", "alive"); v != 2 {
+		t.Errorf("cluster_members{state=alive} = %v on n1", v)
+	}
+}
