@@ -1,0 +1,197 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+)
+
+// Message type names for tests.
+const (
+	MsgVote          = msgVote
+	MsgVoteResp      = msgVoteResp
+	MsgPreVote       = msgPreVote
+	MsgPreVoteResp   = msgPreVoteResp
+	MsgApp           = msgApp
+	MsgAppResp       = msgAppResp
+	MsgHeartbeat     = msgHeartbeat
+	MsgHeartbeatResp = msgHeartbeatResp
+)
+
+// node is a RawNode with its storage and applied entries, for tests.
+type node struct {
+	id      uint64
+	rn      *RawNode
+	st      *MemoryStorage
+	applied []*raftpb.Entry
+	reads   []ReadState
+}
+
+type option func(*Config)
+
+func withPreVote(c *Config)     { c.PreVote = true }
+func withCheckQuorum(c *Config) { c.CheckQuorum = true }
+
+// ents builds a log whose entry i+1 has term terms[i].
+func ents(terms ...uint64) []*raftpb.Entry {
+	out := make([]*raftpb.Entry, len(terms))
+	for i, t := range terms {
+		out[i] = &raftpb.Entry{Index: uint64(i + 1), Term: t, Data: fmt.Appendf(nil, "%d@%d", i+1, t)}
+	}
+	return out
+}
+
+// newNode creates node id among peers whose persisted log has the given
+// terms and whose persisted term is term.
+func newNode(t testing.TB, id uint64, peers []uint64, term uint64, logTerms []uint64, opts ...option) *node {
+	t.Helper()
+	st := NewMemoryStorage()
+	if err := st.Append(ents(logTerms...)); err != nil {
+		t.Fatal(err)
+	}
+	st.SetHardState(&raftpb.HardState{Term: term})
+	return startNode(t, id, peers, st, opts...)
+}
+
+func startNode(t testing.TB, id uint64, peers []uint64, st *MemoryStorage, opts ...option) *node {
+	t.Helper()
+	c := &Config{ID: id, Peers: peers, Storage: st, ElectionTick: 10, HeartbeatTick: 1, RandSeed: id}
+	for _, o := range opts {
+		o(c)
+	}
+	rn, err := NewRawNode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &node{id: id, rn: rn, st: st}
+}
+
+// handle processes every pending Ready as a careful caller would and
+// returns the messages to send.
+func (n *node) handle(t testing.TB) []*raftpb.Message {
+	t.Helper()
+	var msgs []*raftpb.Message
+	for n.rn.HasReady() {
+		rd := n.rn.Ready()
+		if rd.HardState != nil {
+			n.st.SetHardState(rd.HardState)
+		}
+		if err := n.st.Append(rd.Entries); err != nil {
+			t.Fatalf("node %d: append: %v", n.id, err)
+		}
+		msgs = append(msgs, rd.Messages...)
+		n.applied = append(n.applied, rd.CommittedEntries...)
+		n.reads = append(n.reads, rd.ReadStates...)
+		n.rn.Advance(rd)
+	}
+	return msgs
+}
+
+func (n *node) step(t testing.TB, m *raftpb.Message) {
+	t.Helper()
+	if err := n.rn.Step(m); err != nil {
+		t.Fatalf("node %d: step %v: %v", n.id, m, err)
+	}
+}
+
+func (n *node) tick(k int) {
+	for range k {
+		n.rn.Tick()
+	}
+}
+
+func (n *node) status() Status { return n.rn.Status() }
+
+func (n *node) logTerms() []uint64 {
+	last, _ := n.st.LastIndex()
+	var out []uint64
+	for i := uint64(1); i <= last; i++ {
+		tt, _ := n.st.Term(i)
+		out = append(out, tt)
+	}
+	return out
+}
+
+// network delivers messages between nodes synchronously until quiet,
+// dropping those its filter rejects.
+type network struct {
+	t     testing.TB
+	nodes map[uint64]*node
+	ids   []uint64
+	drop  func(m *raftpb.Message) bool
+}
+
+func newNetwork(t testing.TB, nodes ...*node) *network {
+	nw := &network{t: t, nodes: map[uint64]*node{}}
+	for _, n := range nodes {
+		nw.nodes[n.id] = n
+		nw.ids = append(nw.ids, n.id)
+	}
+	slices.Sort(nw.ids)
+	return nw
+}
+
+// newCluster creates n fresh nodes with ids 1..n.
+func newCluster(t testing.TB, n int, opts ...option) *network {
+	var peers []uint64
+	for i := 1; i <= n; i++ {
+		peers = append(peers, uint64(i))
+	}
+	var nodes []*node
+	for _, id := range peers {
+		nodes = append(nodes, newNode(t, id, peers, 0, nil, opts...))
+	}
+	return newNetwork(t, nodes...)
+}
+
+// isolate drops all traffic to and from id.
+func (nw *network) isolate(id uint64) {
+	nw.drop = func(m *raftpb.Message) bool { return m.From == id || m.To == id }
+}
+
+func (nw *network) heal() { nw.drop = nil }
+
+// settle delivers messages until none are left.
+func (nw *network) settle() {
+	for {
+		var q []*raftpb.Message
+		for _, id := range nw.ids {
+			q = append(q, nw.nodes[id].handle(nw.t)...)
+		}
+		if len(q) == 0 {
+			return
+		}
+		for _, m := range q {
+			if nw.drop != nil && nw.drop(m) {
+				continue
+			}
+			if to, ok := nw.nodes[m.To]; ok {
+				_ = to.rn.Step(m)
+			}
+		}
+	}
+}
+
+// campaign makes id start an election and delivers everything.
+func (nw *network) campaign(id uint64) {
+	nw.nodes[id].rn.Campaign()
+	nw.settle()
+}
+
+func (nw *network) propose(id uint64, data string) error {
+	err := nw.nodes[id].rn.Propose([]byte(data))
+	nw.settle()
+	return err
+}
+
+// tickAll ticks every node k times, delivering messages after each tick.
+func (nw *network) tickAll(k int) {
+	for range k {
+		for _, id := range nw.ids {
+			nw.nodes[id].rn.Tick()
+		}
+		nw.settle()
+	}
+}

@@ -1,0 +1,725 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+)
+
+// Short names for the message types.
+const (
+	msgVote          = raftpb.MessageType_MESSAGE_TYPE_VOTE
+	msgVoteResp      = raftpb.MessageType_MESSAGE_TYPE_VOTE_RESP
+	msgPreVote       = raftpb.MessageType_MESSAGE_TYPE_PRE_VOTE
+	msgPreVoteResp   = raftpb.MessageType_MESSAGE_TYPE_PRE_VOTE_RESP
+	msgApp           = raftpb.MessageType_MESSAGE_TYPE_APP
+	msgAppResp       = raftpb.MessageType_MESSAGE_TYPE_APP_RESP
+	msgHeartbeat     = raftpb.MessageType_MESSAGE_TYPE_HEARTBEAT
+	msgHeartbeatResp = raftpb.MessageType_MESSAGE_TYPE_HEARTBEAT_RESP
+	msgProp          = raftpb.MessageType_MESSAGE_TYPE_PROP
+	msgReadIndex     = raftpb.MessageType_MESSAGE_TYPE_READ_INDEX
+	msgReadIndexResp = raftpb.MessageType_MESSAGE_TYPE_READ_INDEX_RESP
+)
+
+// ErrProposalDropped is returned when a proposal or read request cannot be
+// accepted now (no leader known, or this node is campaigning); the caller
+// may retry later.
+var ErrProposalDropped = errors.New("raft: proposal dropped")
+
+// ErrInvalidMessage wraps errors about malformed messages given to Step.
+var ErrInvalidMessage = errors.New("raft: invalid message")
+
+// Role is a node's role in the protocol.
+type Role uint8
+
+const (
+	// Follower answers leaders and candidates and never initiates.
+	Follower Role = iota
+	// PreCandidate asks for pre-votes without changing its term (PreVote).
+	PreCandidate
+	// Candidate campaigns for votes in a new term.
+	Candidate
+	// Leader replicates its log and decides commitment.
+	Leader
+)
+
+func (r Role) String() string {
+	switch r {
+	case Follower:
+		return "follower"
+	case PreCandidate:
+		return "pre-candidate"
+	case Candidate:
+		return "candidate"
+	case Leader:
+		return "leader"
+	}
+	return fmt.Sprintf("Role(%d)", uint8(r))
+}
+
+// raft is the protocol state machine. RawNode wraps it.
+type raft struct {
+	id     uint64
+	term   uint64
+	vote   uint64
+	lead   uint64
+	role   Role
+	log    *raftLog
+	voters []uint64 // sorted
+	prs    map[uint64]*Progress
+	votes  map[uint64]bool
+
+	msgs       []*raftpb.Message
+	readStates []ReadState
+	readOnly   *readOnly
+	// pendingReads are ReadIndex requests a new leader received before it
+	// committed an entry of its own term; they wait for that commit.
+	pendingReads []*raftpb.Message
+
+	electionElapsed  int
+	heartbeatElapsed int
+	electionTimeout  int
+	heartbeatTimeout int
+	randomizedTO     int
+	rand             *rand.Rand
+
+	preVote          bool
+	checkQuorum      bool
+	maxMsgSize       uint64
+	maxInflight      int
+	maxInflightBytes uint64
+	logger           Logger
+}
+
+func newRaft(c *Config) (*raft, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := c.withDefaults()
+	lg, err := newLog(cfg.Storage, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := cfg.Storage.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("raft: storage InitialState: %w", err)
+	}
+	r := &raft{
+		id:               cfg.ID,
+		log:              lg,
+		voters:           slices.Sorted(slices.Values(cfg.Peers)),
+		prs:              map[uint64]*Progress{},
+		readOnly:         newReadOnly(),
+		electionTimeout:  cfg.ElectionTick,
+		heartbeatTimeout: cfg.HeartbeatTick,
+		rand:             rand.New(rand.NewPCG(cfg.RandSeed, cfg.ID)),
+		preVote:          cfg.PreVote,
+		checkQuorum:      cfg.CheckQuorum,
+		maxMsgSize:       cfg.MaxSizePerMsg,
+		maxInflight:      cfg.MaxInflightMsgs,
+		maxInflightBytes: cfg.MaxInflightBytes,
+		logger:           cfg.Logger,
+	}
+	if hs.Commit > 0 {
+		if last := lg.lastIndex(); hs.Commit > last {
+			return nil, fmt.Errorf("raft: persisted commit %d is past the last persisted index %d", hs.Commit, last)
+		}
+		lg.committed = hs.Commit
+	}
+	if cfg.Applied > 0 {
+		lg.appliedTo(min(cfg.Applied, lg.committed))
+	}
+	r.becomeFollower(hs.Term, None)
+	r.vote = hs.Vote
+	r.logger.Infof("raft %d: started at term %d, vote %d, commit %d, last index %d, voters %v",
+		r.id, r.term, r.vote, lg.committed, lg.lastIndex(), r.voters)
+	return r, nil
+}
+
+func (r *raft) hardState() *raftpb.HardState {
+	return &raftpb.HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
+}
+
+func (r *raft) quorum() int { return len(r.voters)/2 + 1 }
+
+func (r *raft) isVoter(id uint64) bool {
+	_, ok := slices.BinarySearch(r.voters, id)
+	return ok
+}
+
+func (r *raft) send(m *raftpb.Message) {
+	m.From = r.id
+	if m.Term == 0 && m.Type != msgProp && m.Type != msgReadIndex {
+		m.Term = r.term
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+// reset prepares for a new role in term, forgetting the vote if the term
+// changes.
+func (r *raft) reset(term uint64) {
+	if r.term != term {
+		r.term = term
+		r.vote = None
+	}
+	r.lead = None
+	r.electionElapsed = 0
+	r.heartbeatElapsed = 0
+	r.randomizedTO = r.electionTimeout + r.rand.IntN(r.electionTimeout)
+	r.votes = map[uint64]bool{}
+	last := r.log.lastIndex()
+	r.prs = make(map[uint64]*Progress, len(r.voters))
+	for _, id := range r.voters {
+		pr := &Progress{Next: last + 1, Inflight: inflights{maxCount: r.maxInflight, maxBytes: r.maxInflightBytes}}
+		if id == r.id {
+			pr.Match = last
+		}
+		r.prs[id] = pr
+	}
+	r.readOnly = newReadOnly()
+	r.pendingReads = nil
+}
+
+func (r *raft) becomeFollower(term, lead uint64) {
+	r.reset(term)
+	r.role = Follower
+	r.lead = lead
+}
+
+func (r *raft) becomePreCandidate() {
+	// The term and vote stay: a pre-vote changes nothing until it wins.
+	r.votes = map[uint64]bool{}
+	r.lead = None
+	r.role = PreCandidate
+	r.electionElapsed = 0
+	r.randomizedTO = r.electionTimeout + r.rand.IntN(r.electionTimeout)
+}
+
+func (r *raft) becomeCandidate() {
+	if r.role == Leader {
+		panic("raft: leader cannot become candidate")
+	}
+	r.reset(r.term + 1)
+	r.vote = r.id
+	r.role = Candidate
+}
+
+func (r *raft) becomeLeader() {
+	if r.role == Follower {
+		panic("raft: follower cannot become leader")
+	}
+	r.reset(r.term)
+	r.lead = r.id
+	r.role = Leader
+	for _, pr := range r.prs {
+		pr.becomeProbe()
+	}
+	r.prs[r.id].becomeReplicate()
+	r.prs[r.id].Match = r.log.lastIndex()
+	// A leader commits entries of earlier terms only by committing one of
+	// its own (§5.4.2), so it appends a no-op at once.
+	r.appendEntries(&raftpb.Entry{})
+	r.logger.Infof("raft %d: became leader at term %d", r.id, r.term)
+}
+
+// campaign starts a pre-vote or a vote.
+func (r *raft) campaign(pre bool) {
+	var term uint64
+	var typ raftpb.MessageType
+	if pre {
+		r.becomePreCandidate()
+		term, typ = r.term+1, msgPreVote
+	} else {
+		r.becomeCandidate()
+		term, typ = r.term, msgVote
+	}
+	r.votes[r.id] = true
+	if r.pollResult() {
+		return
+	}
+	for _, id := range r.voters {
+		if id == r.id {
+			continue
+		}
+		r.send(&raftpb.Message{Type: typ, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm()})
+	}
+}
+
+// pollResult acts on the votes so far; it reports whether the election is
+// decided.
+func (r *raft) pollResult() bool {
+	switch tallyVotes(r.voters, r.votes) {
+	case voteWon:
+		if r.role == PreCandidate {
+			r.campaign(false)
+		} else {
+			r.becomeLeader()
+			r.bcastAppend()
+		}
+		return true
+	case voteLost:
+		r.becomeFollower(r.term, None)
+		return true
+	}
+	return false
+}
+
+func (r *raft) hup() {
+	if r.role == Leader || !r.isVoter(r.id) {
+		return
+	}
+	r.campaign(r.preVote)
+}
+
+// tick advances the logical clock by one tick.
+func (r *raft) tick() {
+	if r.role == Leader {
+		r.tickHeartbeat()
+		return
+	}
+	r.electionElapsed++
+	if r.electionElapsed >= r.randomizedTO {
+		r.electionElapsed = 0
+		r.hup()
+	}
+}
+
+func (r *raft) tickHeartbeat() {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	if r.electionElapsed >= r.electionTimeout {
+		r.electionElapsed = 0
+		if r.checkQuorum && !r.quorumActive() {
+			r.logger.Warnf("raft %d: stepped down at term %d: no quorum heard from in an election timeout", r.id, r.term)
+			r.becomeFollower(r.term, None)
+			return
+		}
+	}
+	if r.heartbeatElapsed >= r.heartbeatTimeout {
+		r.heartbeatElapsed = 0
+		r.bcastHeartbeat(r.readOnly.lastCtx())
+	}
+}
+
+// quorumActive reports whether a quorum of voters was heard from since the
+// last check, and starts a new round.
+func (r *raft) quorumActive() bool {
+	active := 0
+	for _, id := range r.voters {
+		if id == r.id {
+			active++
+			continue
+		}
+		if r.prs[id].RecentActive {
+			active++
+		}
+		r.prs[id].RecentActive = false
+	}
+	return active >= r.quorum()
+}
+
+func (r *raft) appendEntries(ents ...*raftpb.Entry) {
+	li := r.log.lastIndex()
+	for i, e := range ents {
+		e.Term = r.term
+		e.Index = li + 1 + uint64(i)
+	}
+	li = r.log.append(ents...)
+	r.prs[r.id].maybeUpdate(li)
+	r.maybeCommit()
+}
+
+// maybeCommit advances the commit index to the highest index matched by a
+// quorum, but only if that entry is of the current term (§5.4.2, Figure 8).
+func (r *raft) maybeCommit() bool {
+	matches := make([]uint64, 0, len(r.voters))
+	for _, id := range r.voters {
+		matches = append(matches, r.prs[id].Match)
+	}
+	mci := quorumIndex(matches)
+	if mci <= r.log.committed {
+		return false
+	}
+	if t, err := r.log.term(mci); err != nil || t != r.term {
+		return false
+	}
+	r.log.commitTo(mci)
+	r.releasePendingReads()
+	return true
+}
+
+func (r *raft) committedEntryInCurrentTerm() bool {
+	t, err := r.log.term(r.log.committed)
+	return err == nil && t == r.term
+}
+
+func (r *raft) bcastAppend() {
+	for _, id := range r.voters {
+		if id != r.id {
+			r.sendAppend(id, true)
+		}
+	}
+}
+
+// sendAppend sends the next batch of entries to a follower; sendIfEmpty
+// sends an empty append (carrying the commit index) if there is nothing new.
+// It reports whether a message was sent.
+func (r *raft) sendAppend(to uint64, sendIfEmpty bool) bool {
+	pr := r.prs[to]
+	if pr == nil || pr.isPaused() {
+		return false
+	}
+	prev := pr.Next - 1
+	prevTerm, err := r.log.term(prev)
+	if err != nil {
+		// Only compaction could cause this, and there is none yet.
+		r.logger.Warnf("raft %d: cannot send append to %d: term(%d): %v", r.id, to, prev, err)
+		return false
+	}
+	var ents []*raftpb.Entry
+	if pr.Next <= r.log.lastIndex() {
+		ents, err = r.log.slice(pr.Next, r.log.lastIndex()+1, r.maxMsgSize)
+		if err != nil {
+			r.logger.Warnf("raft %d: cannot send append to %d: entries from %d: %v", r.id, to, pr.Next, err)
+			return false
+		}
+	}
+	if len(ents) == 0 && !sendIfEmpty && pr.State == ProgressReplicate {
+		return false
+	}
+	r.send(&raftpb.Message{Type: msgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: r.log.committed})
+	switch pr.State {
+	case ProgressReplicate:
+		if n := len(ents); n > 0 {
+			last := ents[n-1].Index
+			pr.Next = last + 1
+			pr.Inflight.add(last, entsSize(ents))
+		}
+	case ProgressProbe:
+		pr.ProbeSent = true
+	}
+	return true
+}
+
+func (r *raft) bcastHeartbeat(ctx []byte) {
+	for _, id := range r.voters {
+		if id == r.id {
+			continue
+		}
+		// A follower may not yet hold entries up to the leader's commit, so
+		// a heartbeat carries only what it is known to match.
+		commit := min(r.prs[id].Match, r.log.committed)
+		r.send(&raftpb.Message{Type: msgHeartbeat, To: id, Commit: commit, Context: ctx})
+	}
+}
+
+// Step processes one message. Local requests (proposals and read requests
+// from this node's caller or forwarded by a follower) carry term 0.
+func (r *raft) step(m *raftpb.Message) error {
+	switch {
+	case m.Term == 0:
+		// Local request: no term to check.
+	case m.Term > r.term:
+		if m.Type == msgVote || m.Type == msgPreVote {
+			// With CheckQuorum, a node that heard from a leader within the
+			// election timeout does not help depose it (§6 of the thesis).
+			if r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout {
+				r.logger.Debugf("raft %d: ignored %s from %d at term %d: leader %d is in lease", r.id, m.Type, m.From, m.Term, r.lead)
+				return nil
+			}
+		}
+		switch {
+		case m.Type == msgPreVote:
+			// A pre-vote request changes nothing.
+		case m.Type == msgPreVoteResp && !m.Reject:
+			// A granted pre-vote echoes the future term we asked about.
+		case m.Type == msgApp || m.Type == msgHeartbeat:
+			r.becomeFollower(m.Term, m.From)
+		default:
+			r.becomeFollower(m.Term, None)
+		}
+	case m.Term < r.term:
+		if (r.checkQuorum || r.preVote) && (m.Type == msgApp || m.Type == msgHeartbeat) {
+			// A leader cut off from the cluster for a while may not learn
+			// of the higher term any other way when votes are ignored
+			// (CheckQuorum) or never raise terms (PreVote); tell it.
+			r.send(&raftpb.Message{Type: msgAppResp, To: m.From})
+		} else if m.Type == msgPreVote {
+			r.send(&raftpb.Message{Type: msgPreVoteResp, To: m.From, Reject: true})
+		}
+		return nil
+	}
+
+	switch m.Type {
+	case msgVote, msgPreVote:
+		// §5.2, §5.4.1: grant at most one vote per term, and only to a
+		// candidate whose log is at least as up-to-date as ours.
+		canVote := r.vote == m.From ||
+			(r.vote == None && r.lead == None) ||
+			(m.Type == msgPreVote && m.Term > r.term)
+		respType := msgVoteResp
+		if m.Type == msgPreVote {
+			respType = msgPreVoteResp
+		}
+		if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {
+			r.send(&raftpb.Message{Type: respType, To: m.From, Term: m.Term})
+			if m.Type == msgVote {
+				r.electionElapsed = 0
+				r.vote = m.From
+			}
+		} else {
+			r.send(&raftpb.Message{Type: respType, To: m.From, Reject: true})
+		}
+		return nil
+	}
+
+	switch r.role {
+	case Leader:
+		return r.stepLeader(m)
+	case Candidate, PreCandidate:
+		return r.stepCandidate(m)
+	default:
+		return r.stepFollower(m)
+	}
+}
+
+func (r *raft) stepLeader(m *raftpb.Message) error {
+	switch m.Type {
+	case msgProp:
+		if len(m.Entries) == 0 {
+			return fmt.Errorf("%w: proposal without entries", ErrInvalidMessage)
+		}
+		ents := make([]*raftpb.Entry, len(m.Entries))
+		for i, e := range m.Entries {
+			ents[i] = &raftpb.Entry{Type: e.Type, Data: e.Data}
+		}
+		r.appendEntries(ents...)
+		r.bcastAppend()
+		return nil
+	case msgReadIndex:
+		r.handleReadIndex(m)
+		return nil
+	}
+	pr := r.prs[m.From]
+	if pr == nil {
+		r.logger.Debugf("raft %d: ignored %s from unknown node %d", r.id, m.Type, m.From)
+		return nil
+	}
+	switch m.Type {
+	case msgAppResp:
+		pr.RecentActive = true
+		if m.Reject {
+			next := r.backtrack(m)
+			if pr.maybeDecrTo(m.Index, next) {
+				r.sendAppend(m.From, true)
+			}
+			return nil
+		}
+		oldPaused := pr.isPaused()
+		if pr.maybeUpdate(m.Index) || oldPaused {
+			switch pr.State {
+			case ProgressProbe:
+				pr.becomeReplicate()
+			case ProgressReplicate:
+				pr.Inflight.freeLE(m.Index)
+			}
+			if r.maybeCommit() {
+				r.bcastAppend()
+			}
+			// Pipeline: keep the window full.
+			for r.sendAppend(m.From, false) {
+			}
+		}
+	case msgHeartbeatResp:
+		pr.RecentActive = true
+		pr.ProbeSent = false
+		if pr.State == ProgressReplicate && pr.Inflight.full() {
+			// Appends may have been lost; free one slot so the stream
+			// resumes (a lost append is then detected by a rejection).
+			pr.Inflight.freeFirst()
+		}
+		if pr.Match < r.log.lastIndex() {
+			r.sendAppend(m.From, false)
+		}
+		if len(m.Context) > 0 {
+			r.ackRead(m.From, m.Context)
+		}
+	}
+	return nil
+}
+
+// backtrack picks the next index to probe after a rejection, skipping a
+// whole conflicting term at once (§5.3, "the follower can include the term
+// of the conflicting entry and the first index it stores for that term").
+func (r *raft) backtrack(m *raftpb.Message) uint64 {
+	if m.ConflictTerm == 0 {
+		// The follower's log ends at RejectHint.
+		return m.RejectHint + 1
+	}
+	// If we hold entries of ConflictTerm, the follower likely matches up to
+	// our last one; otherwise skip past its whole run of that term.
+	for i := m.Index; i > 0; i-- {
+		t, err := r.log.term(i)
+		if err != nil || t < m.ConflictTerm {
+			break
+		}
+		if t == m.ConflictTerm {
+			return i + 1
+		}
+	}
+	return max(m.RejectHint, 1)
+}
+
+func (r *raft) stepCandidate(m *raftpb.Message) error {
+	switch m.Type {
+	case msgProp, msgReadIndex:
+		return ErrProposalDropped
+	case msgApp:
+		r.becomeFollower(m.Term, m.From)
+		r.handleAppend(m)
+	case msgHeartbeat:
+		r.becomeFollower(m.Term, m.From)
+		r.handleHeartbeat(m)
+	case msgVoteResp, msgPreVoteResp:
+		if (m.Type == msgVoteResp) != (r.role == Candidate) {
+			return nil
+		}
+		if m.Type == msgPreVoteResp && !m.Reject && m.Term != r.term+1 {
+			return nil
+		}
+		if !r.isVoter(m.From) {
+			return nil
+		}
+		if _, ok := r.votes[m.From]; !ok {
+			r.votes[m.From] = !m.Reject
+		}
+		r.pollResult()
+	}
+	return nil
+}
+
+func (r *raft) stepFollower(m *raftpb.Message) error {
+	switch m.Type {
+	case msgProp, msgReadIndex:
+		if r.lead == None {
+			return ErrProposalDropped
+		}
+		fwd := &raftpb.Message{Type: m.Type, To: r.lead, Entries: m.Entries, Context: m.Context}
+		r.send(fwd)
+		fwd.From = m.From // keep the origin, so the answer goes back to it
+		if fwd.From == None {
+			fwd.From = r.id
+		}
+	case msgApp:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.handleAppend(m)
+	case msgHeartbeat:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.handleHeartbeat(m)
+	case msgReadIndexResp:
+		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
+	}
+	return nil
+}
+
+func (r *raft) handleAppend(m *raftpb.Message) {
+	if m.Index < r.log.committed {
+		// Everything up to our commit index is already in place.
+		r.send(&raftpb.Message{Type: msgAppResp, To: m.From, Index: r.log.committed})
+		return
+	}
+	if last, ok := r.log.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries); ok {
+		r.send(&raftpb.Message{Type: msgAppResp, To: m.From, Index: last})
+		return
+	}
+	// Reject, with a hint for fast backtracking.
+	resp := &raftpb.Message{Type: msgAppResp, To: m.From, Index: m.Index, Reject: true}
+	if last := r.log.lastIndex(); m.Index > last {
+		resp.RejectHint = last
+	} else {
+		ct := r.log.mustTerm(m.Index)
+		first := m.Index
+		for first-1 > r.log.committed {
+			t, err := r.log.term(first - 1)
+			if err != nil || t != ct {
+				break
+			}
+			first--
+		}
+		resp.ConflictTerm = ct
+		resp.RejectHint = first
+	}
+	r.send(resp)
+}
+
+func (r *raft) handleHeartbeat(m *raftpb.Message) {
+	// The leader sends at most what we are known to match; never trust a
+	// commit index past our log.
+	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
+	r.send(&raftpb.Message{Type: msgHeartbeatResp, To: m.From, Context: m.Context})
+}
+
+// handleReadIndex serves a ReadIndex request on the leader (§6.4 of the
+// thesis): record the commit index, then confirm leadership with a round of
+// heartbeats before answering.
+func (r *raft) handleReadIndex(m *raftpb.Message) {
+	if len(m.Context) == 0 {
+		return
+	}
+	if !r.committedEntryInCurrentTerm() {
+		// Until an entry of this term commits, the leader's commit index
+		// may lag what earlier leaders committed.
+		r.pendingReads = append(r.pendingReads, m)
+		return
+	}
+	if len(r.voters) == 1 {
+		r.answerRead(m, r.log.committed)
+		return
+	}
+	r.readOnly.add(r.log.committed, m)
+	r.ackRead(r.id, m.Context)
+	r.bcastHeartbeat(m.Context)
+}
+
+func (r *raft) ackRead(from uint64, ctx []byte) {
+	acks := r.readOnly.ack(from, ctx)
+	if acks == nil {
+		return
+	}
+	n := 0
+	for _, id := range r.voters {
+		if acks[id] {
+			n++
+		}
+	}
+	if n < r.quorum() {
+		return
+	}
+	for _, rs := range r.readOnly.advance(ctx) {
+		r.answerRead(rs.req, rs.index)
+	}
+}
+
+func (r *raft) answerRead(req *raftpb.Message, index uint64) {
+	if req.From == None || req.From == r.id {
+		r.readStates = append(r.readStates, ReadState{Index: index, RequestCtx: req.Context})
+		return
+	}
+	r.send(&raftpb.Message{Type: msgReadIndexResp, To: req.From, Index: index, Context: req.Context})
+}
+
+func (r *raft) releasePendingReads() {
+	if len(r.pendingReads) == 0 || !r.committedEntryInCurrentTerm() {
+		return
+	}
+	pending := r.pendingReads
+	r.pendingReads = nil
+	for _, m := range pending {
+		r.handleReadIndex(m)
+	}
+}

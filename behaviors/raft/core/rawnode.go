@@ -1,0 +1,252 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// SoftState is volatile state worth reporting when it changes.
+type SoftState struct {
+	// Lead is the leader this node knows for its term, or None.
+	Lead uint64
+	// Role is this node's role.
+	Role Role
+}
+
+// Ready is a batch of work for the caller. Handle it in this order:
+//
+//  1. Persist HardState (if not nil) and append Entries to durable storage
+//     (and to the Storage view). Entries may replace persisted entries from
+//     Entries[0].Index on.
+//  2. Send Messages. Never before step 1: a vote or an acknowledgement
+//     promises that the state behind it survives a crash.
+//  3. Apply CommittedEntries to the state machine, in order.
+//  4. Serve ReadStates: each is satisfied once CommittedEntries of this and
+//     earlier batches are applied.
+//  5. Call Advance(rd).
+type Ready struct {
+	// SoftState is set when the leader or role changed since the last
+	// Ready.
+	SoftState *SoftState
+	// HardState is set when term, vote or commit changed and must be
+	// persisted.
+	HardState *raftpb.HardState
+	// Entries are log entries to persist.
+	Entries []*raftpb.Entry
+	// Messages are to be sent after Entries and HardState are persisted.
+	Messages []*raftpb.Message
+	// CommittedEntries are to be applied, in order.
+	CommittedEntries []*raftpb.Entry
+	// ReadStates answer ReadIndex requests whose read index is covered by
+	// the entries applied once CommittedEntries are.
+	ReadStates []ReadState
+	// MustSync reports whether the writes of step 1 must be synced to disk
+	// before step 2 (a new term or vote, or new entries).
+	MustSync bool
+}
+
+// Status is a snapshot of a node's state, for monitoring and tests.
+type Status struct {
+	ID      uint64
+	Term    uint64
+	Vote    uint64
+	Commit  uint64
+	Applied uint64
+	Lead    uint64
+	Role    Role
+	// LastIndex is the index of the last entry in the log.
+	LastIndex uint64
+	// Progress is the leader's view of each voter (nil on other roles).
+	Progress map[uint64]Progress
+}
+
+// RawNode is a Raft node without goroutines, clock or I/O. The caller calls
+// Tick at a fixed interval, feeds it messages from peers with Step, asks for
+// work with Ready, does that work and reports it done with Advance. It is
+// not safe for concurrent use.
+type RawNode struct {
+	r           *raft
+	prevSoft    SoftState
+	prevHard    *raftpb.HardState
+	pendingRead []ReadState
+}
+
+// NewRawNode creates a node from c, restoring term, vote, commit index and
+// log from c.Storage.
+func NewRawNode(c *Config) (*RawNode, error) {
+	r, err := newRaft(c)
+	if err != nil {
+		return nil, err
+	}
+	return &RawNode{r: r, prevSoft: SoftState{Lead: r.lead, Role: r.role}, prevHard: r.hardState()}, nil
+}
+
+// Tick advances the node's logical clock by one tick. Elections and
+// heartbeats are measured in ticks.
+func (n *RawNode) Tick() { n.r.tick() }
+
+// Campaign makes the node start an election now (as if its election timeout
+// elapsed), with a pre-vote first if PreVote is on.
+func (n *RawNode) Campaign() { n.r.hup() }
+
+// Propose asks to append data to the log. It returns ErrProposalDropped when
+// no leader is known; a proposal accepted here may still be lost (if the
+// leader changes), so the caller watches CommittedEntries and retries on a
+// timeout.
+func (n *RawNode) Propose(data []byte) error {
+	return n.r.step(&raftpb.Message{Type: msgProp, From: n.r.id, Entries: []*raftpb.Entry{{Data: data}}})
+}
+
+// ReadIndex requests a linearizable read. rctx identifies the request (it
+// must be non-empty and unique among pending requests); the answer is a
+// ReadState with the same RequestCtx in a later Ready. Requests can be lost
+// (on a leader change, or dropped messages): retry after a timeout.
+func (n *RawNode) ReadIndex(rctx []byte) error {
+	if len(rctx) == 0 {
+		return errors.New("raft: ReadIndex: empty request context")
+	}
+	return n.r.step(&raftpb.Message{Type: msgReadIndex, From: n.r.id, Context: rctx})
+}
+
+// Step feeds a message received from a peer. Malformed messages are
+// rejected with an error wrapping ErrInvalidMessage; a message is never
+// modified or retained beyond its entries.
+func (n *RawNode) Step(m *raftpb.Message) error {
+	if m == nil {
+		return fmt.Errorf("%w: nil", ErrInvalidMessage)
+	}
+	if m.From == None {
+		return fmt.Errorf("%w: %s without sender", ErrInvalidMessage, m.Type)
+	}
+	if m.To != n.r.id {
+		return fmt.Errorf("%w: %s for %d delivered to %d", ErrInvalidMessage, m.Type, m.To, n.r.id)
+	}
+	switch m.Type {
+	case msgVote, msgVoteResp, msgPreVote, msgPreVoteResp, msgApp, msgAppResp,
+		msgHeartbeat, msgHeartbeatResp, msgReadIndexResp:
+		if m.Term == 0 {
+			return fmt.Errorf("%w: %s from %d without term", ErrInvalidMessage, m.Type, m.From)
+		}
+	case msgProp, msgReadIndex:
+		if m.Term != 0 {
+			return fmt.Errorf("%w: %s from %d with term %d", ErrInvalidMessage, m.Type, m.From, m.Term)
+		}
+	default:
+		return fmt.Errorf("%w: unsupported type %s from %d", ErrInvalidMessage, m.Type, m.From)
+	}
+	if m.Type == msgApp {
+		for i, e := range m.Entries {
+			if e.Index != m.Index+1+uint64(i) {
+				return fmt.Errorf("%w: append from %d: entry %d has index %d, want %d", ErrInvalidMessage, m.From, i, e.Index, m.Index+1+uint64(i))
+			}
+			if e.Term > m.Term || e.Term < m.LogTerm {
+				return fmt.Errorf("%w: append from %d: entry %d has term %d outside [%d, %d]", ErrInvalidMessage, m.From, e.Index, e.Term, m.LogTerm, m.Term)
+			}
+		}
+	}
+	return n.r.step(m)
+}
+
+func (n *RawNode) readyWithoutAccept() Ready {
+	r := n.r
+	rd := Ready{
+		Entries:          r.log.unstableEntries(),
+		Messages:         r.msgs,
+		CommittedEntries: r.log.nextCommitted(r.maxMsgSize),
+	}
+	if soft := (SoftState{Lead: r.lead, Role: r.role}); soft != n.prevSoft {
+		rd.SoftState = &soft
+	}
+	if hs := r.hardState(); !proto.Equal(hs, n.prevHard) {
+		rd.HardState = hs
+	}
+	rd.MustSync = len(rd.Entries) > 0 || (rd.HardState != nil &&
+		(rd.HardState.Term != n.prevHard.Term || rd.HardState.Vote != n.prevHard.Vote))
+	// A read state is served once the entries up to its index are applied.
+	applied := r.log.applied
+	if k := len(rd.CommittedEntries); k > 0 {
+		applied = rd.CommittedEntries[k-1].Index
+	}
+	for _, rs := range append(n.pendingRead, r.readStates...) {
+		if rs.Index <= applied {
+			rd.ReadStates = append(rd.ReadStates, rs)
+		}
+	}
+	return rd
+}
+
+// HasReady reports whether Ready would return any work.
+func (n *RawNode) HasReady() bool {
+	rd := n.readyWithoutAccept()
+	return rd.SoftState != nil || rd.HardState != nil || len(rd.Entries) > 0 ||
+		len(rd.Messages) > 0 || len(rd.CommittedEntries) > 0 || len(rd.ReadStates) > 0
+}
+
+// Ready returns the work to do now. The caller must handle it and call
+// Advance before calling Ready again.
+func (n *RawNode) Ready() Ready {
+	rd := n.readyWithoutAccept()
+	r := n.r
+	// Messages and read states now belong to the caller.
+	r.msgs = nil
+	var keep []ReadState
+	for _, rs := range append(n.pendingRead, r.readStates...) {
+		if !containsRead(rd.ReadStates, rs) {
+			keep = append(keep, rs)
+		}
+	}
+	n.pendingRead = keep
+	r.readStates = nil
+	if rd.SoftState != nil {
+		n.prevSoft = *rd.SoftState
+	}
+	if rd.HardState != nil {
+		n.prevHard = rd.HardState
+	}
+	return rd
+}
+
+func containsRead(list []ReadState, rs ReadState) bool {
+	for _, x := range list {
+		if x.Index == rs.Index && string(x.RequestCtx) == string(rs.RequestCtx) {
+			return true
+		}
+	}
+	return false
+}
+
+// Advance tells the node that rd was handled: its entries and hard state
+// persisted (and visible through Storage) and its committed entries
+// applied.
+func (n *RawNode) Advance(rd Ready) {
+	if k := len(rd.Entries); k > 0 {
+		e := rd.Entries[k-1]
+		n.r.log.stableTo(e.Index, e.Term)
+	}
+	if k := len(rd.CommittedEntries); k > 0 {
+		n.r.log.appliedTo(rd.CommittedEntries[k-1].Index)
+	}
+}
+
+// Status returns the node's current state.
+func (n *RawNode) Status() Status {
+	r := n.r
+	s := Status{
+		ID: r.id, Term: r.term, Vote: r.vote, Commit: r.log.committed, Applied: r.log.applied,
+		Lead: r.lead, Role: r.role, LastIndex: r.log.lastIndex(),
+	}
+	if r.role == Leader {
+		s.Progress = make(map[uint64]Progress, len(r.prs))
+		for id, pr := range maps.All(r.prs) {
+			cp := *pr
+			cp.Inflight = inflights{maxCount: pr.Inflight.maxCount, maxBytes: pr.Inflight.maxBytes,
+				last: append([]uint64(nil), pr.Inflight.last...), sizes: append([]uint64(nil), pr.Inflight.sizes...), bytes: pr.Inflight.bytes}
+			s.Progress[id] = cp
+		}
+	}
+	return s
+}
