@@ -23,6 +23,16 @@
 // other nodes. Messages that cross nodes must be protobuf messages. Remote
 // spawn: RegisterKind on a node, then SpawnOn from any node.
 //
+// # Global names and process groups
+//
+// RegisterGlobal / WhereIsGlobal are Erlang's global: cluster-wide unique
+// names for PIDs. JoinGroup / GroupMembers are Erlang's pg. Both travel by
+// gossip; each node owns the records of its own actors, so a record goes
+// away when its actor dies or its node is declared dead. When a partition
+// heals and two sides registered the same name, every node picks the same
+// winner (earliest registration, then owner name, then PID) and the losing
+// actor receives a *NameConflict message. See global.go for the details.
+//
 // # Security
 //
 // With Config.Secret set (Erlang's cookie), gossip is encrypted with a key

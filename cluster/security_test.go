@@ -114,7 +114,10 @@ func startMemberlist(t *testing.T, name, secret string, log io.Writer) *memberli
 	cfg.BindAddr = "127.0.0.1"
 	cfg.BindPort = 0
 	cfg.Keyring = kr
-	cfg.TCPTimeout = time.Second
+	// Short probe timings: a probe still running at Shutdown finishes
+	// quickly, so the package's goroutine-leak check does not see it.
+	cfg.TCPTimeout = 300 * time.Millisecond
+	cfg.ProbeTimeout, cfg.ProbeInterval = 100*time.Millisecond, 200*time.Millisecond
 	cfg.LogOutput = log
 	ml, err := memberlist.Create(cfg)
 	if err != nil {

@@ -1,3 +1,3 @@
 // Package clusterpb holds the protobuf wire messages of package cluster
-// (remote spawn). The types are generated from cluster.proto by `make proto`.
+// (remote spawn, global names and process groups). The types are generated from cluster.proto by `make proto`.
 package clusterpb
