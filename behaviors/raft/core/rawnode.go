@@ -6,7 +6,6 @@ import (
 	"maps"
 
 	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // SoftState is volatile state worth reporting when it changes.
@@ -161,8 +160,8 @@ func (n *RawNode) readyWithoutAccept() Ready {
 	if soft := (SoftState{Lead: r.lead, Role: r.role}); soft != n.prevSoft {
 		rd.SoftState = &soft
 	}
-	if hs := r.hardState(); !proto.Equal(hs, n.prevHard) {
-		rd.HardState = hs
+	if p := n.prevHard; r.term != p.Term || r.vote != p.Vote || r.log.committed != p.Commit {
+		rd.HardState = r.hardState()
 	}
 	rd.MustSync = len(rd.Entries) > 0 || (rd.HardState != nil &&
 		(rd.HardState.Term != n.prevHard.Term || rd.HardState.Vote != n.prevHard.Vote))
@@ -181,9 +180,22 @@ func (n *RawNode) readyWithoutAccept() Ready {
 
 // HasReady reports whether Ready would return any work.
 func (n *RawNode) HasReady() bool {
-	rd := n.readyWithoutAccept()
-	return rd.SoftState != nil || rd.HardState != nil || len(rd.Entries) > 0 ||
-		len(rd.Messages) > 0 || len(rd.CommittedEntries) > 0 || len(rd.ReadStates) > 0
+	r := n.r
+	if len(r.msgs) > 0 || len(r.log.unstable) > 0 || r.log.committed > r.log.applied {
+		return true
+	}
+	if (SoftState{Lead: r.lead, Role: r.role}) != n.prevSoft {
+		return true
+	}
+	if p := n.prevHard; r.term != p.Term || r.vote != p.Vote || r.log.committed != p.Commit {
+		return true
+	}
+	for _, rs := range append(n.pendingRead, r.readStates...) {
+		if rs.Index <= r.log.applied {
+			return true
+		}
+	}
+	return false
 }
 
 // Ready returns the work to do now. The caller must handle it and call

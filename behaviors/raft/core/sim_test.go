@@ -62,13 +62,38 @@ type sim struct {
 	// Observations for the safety checks.
 	leaders   map[uint64]uint64 // term -> leader id (Election Safety)
 	applied   map[uint64]*raftpb.Entry
-	committed map[uint64]committedAt // index -> entry and earliest term it was seen committed
+	committed []committedAt // entry i+1 and the earliest term it was seen committed
+	// matching maps (index, term) to the entry's data and the previous
+	// entry's term, for Log Matching.
+	matching map[logKey]logVal
+	// checked caches, per node, the log as of the last check (entries are
+	// immutable, so an unchanged pointer is an unchanged entry).
+	checked [][]*raftpb.Entry
+	// verified is, per node, the leader term and the committed prefix
+	// already found in that leader's log.
+	verified []leaderCheck
 	reads     map[string]simRead
 	nextProp  int
 	nextRead  int
 	step      int
-	trace     []string
+	trace     []traceLine
 }
+
+// traceLine is formatted only when a failure is reported.
+type traceLine struct {
+	step   int
+	format string
+	args   []any
+}
+
+type logKey struct{ index, term uint64 }
+
+type logVal struct {
+	data     []byte
+	prevTerm uint64
+}
+
+type leaderCheck struct{ term, upTo uint64 }
 
 type committedAt struct {
 	e    *raftpb.Entry
@@ -81,7 +106,7 @@ func newSim(t testing.TB, seed int64, n int, f simFaults, opts ...option) *sim {
 		rng:       rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
 		leaders:   map[uint64]uint64{},
 		applied:   map[uint64]*raftpb.Entry{},
-		committed: map[uint64]committedAt{},
+		matching:  map[logKey]logVal{},
 		reads:     map[string]simRead{},
 	}
 	for i := 1; i <= n; i++ {
@@ -92,6 +117,8 @@ func newSim(t testing.TB, seed int64, n int, f simFaults, opts ...option) *sim {
 		s.start(nd)
 		s.nodes = append(s.nodes, nd)
 	}
+	s.checked = make([][]*raftpb.Entry, n)
+	s.verified = make([]leaderCheck, n)
 	return s
 }
 
@@ -114,16 +141,16 @@ func (s *sim) start(nd *simNode) {
 
 func (s *sim) fail(format string, args ...any) {
 	s.t.Helper()
-	tail := s.trace
-	if len(tail) > 40 {
-		tail = tail[len(tail)-40:]
+	var tail []string
+	for _, l := range s.trace[max(0, len(s.trace)-40):] {
+		tail = append(tail, fmt.Sprintf("%d: ", l.step)+fmt.Sprintf(l.format, l.args...))
 	}
 	s.t.Fatalf("seed %d, step %d: %s\nreplay: go test ./behaviors/raft/core -run %s -raft.seed %d\nlast steps:\n  %s",
 		s.seed, s.step, fmt.Sprintf(format, args...), s.t.Name(), s.seed, strings.Join(tail, "\n  "))
 }
 
 func (s *sim) logf(format string, args ...any) {
-	s.trace = append(s.trace, fmt.Sprintf("%d: ", s.step)+fmt.Sprintf(format, args...))
+	s.trace = append(s.trace, traceLine{s.step, format, args})
 	if len(s.trace) > 200 {
 		s.trace = s.trace[100:]
 	}
@@ -215,11 +242,11 @@ func (s *sim) ready(nd *simNode) {
 func logOf(nd *simNode) []*raftpb.Entry {
 	if nd.rn == nil {
 		last, _ := nd.st.LastIndex()
-		es, _ := nd.st.Entries(1, last+1, ^uint64(0))
+		es, _ := nd.st.Entries(1, last+1, noLimit)
 		return es
 	}
 	l := nd.rn.r.log
-	es, err := l.slice(1, l.lastIndex()+1, ^uint64(0))
+	es, err := l.slice(1, l.lastIndex()+1, noLimit)
 	if err != nil {
 		panic(err)
 	}
@@ -249,32 +276,36 @@ func (s *sim) check() {
 	// Log Matching: an (index, term) pair determines the entry and its
 	// predecessor's term, so by induction two logs with an entry of the same
 	// index and term are identical up to it.
-	type key struct{ index, term uint64 }
-	type val struct {
-		data     []byte
-		prevTerm uint64
-	}
-	seen := map[key]val{}
 	for i, lg := range logs {
+		old := s.checked[i]
+		j := 0
+		for j < len(lg) && j < len(old) && lg[j] == old[j] {
+			j++
+		}
 		var prevTerm uint64
-		for j, e := range lg {
+		if j > 0 {
+			prevTerm = lg[j-1].Term
+		}
+		for ; j < len(lg); j++ {
+			e := lg[j]
 			if e.Index != uint64(j+1) {
 				s.fail("node %d: entry at position %d has index %d", s.nodes[i].id, j+1, e.Index)
 			}
 			if e.Term < prevTerm {
 				s.fail("node %d: term decreases at index %d", s.nodes[i].id, e.Index)
 			}
-			k := key{e.Index, e.Term}
-			v := val{e.Data, prevTerm}
-			if old, ok := seen[k]; ok {
+			k := logKey{e.Index, e.Term}
+			v := logVal{e.Data, prevTerm}
+			if old, ok := s.matching[k]; ok {
 				if !bytes.Equal(old.data, v.data) || old.prevTerm != v.prevTerm {
 					s.fail("Log Matching: two logs hold index %d term %d with different contents or prefixes", e.Index, e.Term)
 				}
 			} else {
-				seen[k] = v
+				s.matching[k] = v
 			}
 			prevTerm = e.Term
 		}
+		s.checked[i] = lg
 	}
 	s.checkElectionSafety()
 	for i, nd := range s.nodes {
@@ -283,18 +314,18 @@ func (s *sim) check() {
 		}
 		r := nd.rn.r
 		// Record what this node knows to be committed.
+		for idx := uint64(len(s.committed)) + 1; idx <= r.log.committed; idx++ {
+			s.committed = append(s.committed, committedAt{e: logs[i][idx-1], term: r.term})
+		}
 		for idx := r.log.committed; idx > 0; idx-- {
-			e := logs[i][idx-1]
-			c, ok := s.committed[idx]
-			if ok && c.term <= r.term && c.e.Term == e.Term {
-				break // recorded earlier, and so is everything below
-			}
-			if ok && (c.e.Term != e.Term || !bytes.Equal(c.e.Data, e.Data)) {
+			e, c := logs[i][idx-1], &s.committed[idx-1]
+			if c.e.Term != e.Term || !bytes.Equal(c.e.Data, e.Data) {
 				s.fail("node %d commits %d@%d but %d@%d was committed before", nd.id, idx, e.Term, idx, c.e.Term)
 			}
-			if !ok || r.term < c.term {
-				s.committed[idx] = committedAt{e: e, term: r.term}
+			if c.term <= r.term {
+				break // and so is everything below
 			}
+			c.term = r.term
 		}
 	}
 	// Leader Completeness: a leader of a term later than the one in which
@@ -304,9 +335,15 @@ func (s *sim) check() {
 			continue
 		}
 		lt := nd.rn.r.term
-		for idx, c := range s.committed {
+		v := &s.verified[i]
+		if v.term != lt {
+			*v = leaderCheck{term: lt}
+		}
+		for ; v.upTo < uint64(len(s.committed)); v.upTo++ {
+			idx := v.upTo + 1
+			c := s.committed[idx-1]
 			if lt <= c.term {
-				continue
+				break // not yet required; look again next time
 			}
 			if idx > uint64(len(logs[i])) || logs[i][idx-1].Term != c.e.Term {
 				s.fail("Leader Completeness: leader %d of term %d lacks entry %d@%d committed by term %d", nd.id, lt, idx, c.e.Term, c.term)
@@ -322,10 +359,7 @@ func (s *sim) maxCommit() uint64 {
 			m = max(m, nd.rn.r.log.committed)
 		}
 	}
-	for idx := range s.committed {
-		m = max(m, idx)
-	}
-	return m
+	return max(m, uint64(len(s.committed)))
 }
 
 // stepOnce performs one round: maybe a fault, maybe a tick, maybe a client
@@ -385,8 +419,14 @@ func (s *sim) deliver(m *raftpb.Message) {
 	}
 	err := to.rn.Step(m)
 	s.logf("deliver %s %d->%d t%d i%d lt%d n%d c%d rej%v hint%d ct%d: %v",
-		strings.TrimPrefix(m.Type.String(), "MESSAGE_TYPE_"), m.From, m.To, m.Term, m.Index, m.LogTerm, len(m.Entries), m.Commit, m.Reject, m.RejectHint, m.ConflictTerm, err)
+		shortType(m.Type), m.From, m.To, m.Term, m.Index, m.LogTerm, len(m.Entries), m.Commit, m.Reject, m.RejectHint, m.ConflictTerm, err)
 	s.checkElectionSafety()
+}
+
+type shortType raftpb.MessageType
+
+func (t shortType) String() string {
+	return strings.TrimPrefix(raftpb.MessageType(t).String(), "MESSAGE_TYPE_")
 }
 
 func (s *sim) fault() {
