@@ -72,11 +72,11 @@ type sim struct {
 	// verified is, per node, the leader term and the committed prefix
 	// already found in that leader's log.
 	verified []leaderCheck
-	reads     map[string]simRead
-	nextProp  int
-	nextRead  int
-	step      int
-	trace     []traceLine
+	reads    map[string]simRead
+	nextProp int
+	nextRead int
+	step     int
+	trace    []traceLine
 }
 
 // traceLine is formatted only when a failure is reported.
@@ -103,11 +103,11 @@ type committedAt struct {
 func newSim(t testing.TB, seed int64, n int, f simFaults, opts ...option) *sim {
 	s := &sim{
 		t: t, seed: seed, f: f, opts: opts,
-		rng:       rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
-		leaders:   map[uint64]uint64{},
-		applied:   map[uint64]*raftpb.Entry{},
-		matching:  map[logKey]logVal{},
-		reads:     map[string]simRead{},
+		rng:      rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
+		leaders:  map[uint64]uint64{},
+		applied:  map[uint64]*raftpb.Entry{},
+		matching: map[logKey]logVal{},
+		reads:    map[string]simRead{},
 	}
 	for i := 1; i <= n; i++ {
 		s.peers = append(s.peers, uint64(i))
