@@ -195,3 +195,80 @@ func (nw *network) tickAll(k int) {
 		nw.settle()
 	}
 }
+
+func withSeed(seed uint64) option { return func(c *Config) { c.RandSeed = seed } }
+
+func withMaxSizePerMsg(n uint64) option { return func(c *Config) { c.MaxSizePerMsg = n } }
+
+// elect makes n leader by campaigning and feeding it granted votes from
+// every other voter; with acked, the followers then acknowledge the whole
+// log, so their progress is in replicate state. It returns the messages
+// sent after the election.
+func (n *node) elect(t testing.TB, acked bool) []*raftpb.Message {
+	t.Helper()
+	n.rn.Campaign()
+	n.handle(t)
+	term := n.status().Term
+	for _, v := range n.rn.r.voters {
+		if v != n.id && n.status().Role != Leader {
+			n.step(t, &raftpb.Message{Type: MsgVoteResp, From: v, To: n.id, Term: term})
+		}
+	}
+	if n.status().Role != Leader {
+		t.Fatalf("node %d did not become leader: %+v", n.id, n.status())
+	}
+	msgs := n.handle(t)
+	if acked {
+		last := n.status().LastIndex
+		for _, v := range n.rn.r.voters {
+			if v != n.id {
+				n.step(t, &raftpb.Message{Type: MsgAppResp, From: v, To: n.id, Term: term, Index: last})
+			}
+		}
+		msgs = n.handle(t)
+	}
+	return msgs
+}
+
+// entries returns n's whole log, unstable entries included.
+func (n *node) entries() []*raftpb.Entry {
+	l := n.rn.r.log
+	es, err := l.slice(1, l.lastIndex()+1, noLimit)
+	if err != nil {
+		panic(err)
+	}
+	return es
+}
+
+func termsOf(es []*raftpb.Entry) []uint64 {
+	out := make([]uint64, len(es))
+	for i, e := range es {
+		out[i] = e.Term
+	}
+	return out
+}
+
+func ofType(msgs []*raftpb.Message, typ raftpb.MessageType) []*raftpb.Message {
+	var out []*raftpb.Message
+	for _, m := range msgs {
+		if m.Type == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func ids(n int) []uint64 {
+	var out []uint64
+	for i := 1; i <= n; i++ {
+		out = append(out, uint64(i))
+	}
+	return out
+}
+
+// restart rebuilds node id from what it persisted, as after a crash.
+func (nw *network) restart(id uint64, opts ...option) {
+	old := nw.nodes[id]
+	n := startNode(nw.t, id, old.rn.r.voters, old.st, opts...)
+	nw.nodes[id] = n
+}

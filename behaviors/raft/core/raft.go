@@ -542,7 +542,10 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 			pr.Inflight.freeFirst()
 		}
 		if pr.Match < r.log.lastIndex() {
-			r.sendAppend(m.From, false)
+			// Even with nothing new to send (an optimistic append may have
+			// been lost), an empty append makes the follower reveal how far
+			// it really is.
+			r.sendAppend(m.From, true)
 		}
 		if len(m.Context) > 0 {
 			r.ackRead(m.From, m.Context)

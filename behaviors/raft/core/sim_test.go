@@ -73,6 +73,7 @@ type sim struct {
 	// already found in that leader's log.
 	verified []leaderCheck
 	reads    map[string]simRead
+	quiet    bool // no client requests
 	nextProp int
 	nextRead int
 	step     int
@@ -378,13 +379,13 @@ func (s *sim) stepOnce() {
 		}
 		s.logf("tick %d", s.now)
 	}
-	if up := s.up(); len(up) > 0 && s.rng.Float64() < 0.3 {
+	if up := s.up(); len(up) > 0 && !s.quiet && s.rng.Float64() < 0.3 {
 		nd := up[s.rng.IntN(len(up))]
 		s.nextProp++
 		err := nd.rn.Propose(fmt.Appendf(nil, "p%d", s.nextProp))
 		s.logf("propose p%d at %d: %v", s.nextProp, nd.id, err)
 	}
-	if up := s.up(); len(up) > 0 && s.rng.Float64() < 0.1 {
+	if up := s.up(); len(up) > 0 && !s.quiet && s.rng.Float64() < 0.1 {
 		nd := up[s.rng.IntN(len(up))]
 		s.nextRead++
 		ctx := fmt.Sprintf("r%d", s.nextRead)
@@ -575,6 +576,20 @@ func TestSimLiveness(t *testing.T) {
 				s.fail("faults ended, yet no new proposal was applied everywhere within 400 rounds")
 			}
 			worstHealed = max(worstHealed, steps)
+
+			// Once clients stop, every node converges on the leader's log
+			// and applies all of it, without new proposals to push it.
+			s.quiet = true
+			s.run(200)
+			var last uint64
+			for _, nd := range s.nodes {
+				last = max(last, nd.rn.r.log.lastIndex())
+			}
+			for _, nd := range s.nodes {
+				if nd.applied != last {
+					s.fail("idle cluster did not converge: node %d applied %d of %d", nd.id, nd.applied, last)
+				}
+			}
 		}
 		t.Logf("prevote+checkquorum=%v: worst rounds to progress: %d without faults, %d after faults", opts != nil, worstCalm, worstHealed)
 	}
