@@ -158,6 +158,9 @@ type DeadActorError struct {
 }
 
 func (e *DeadActorError) Error() string {
+	if e.Known && e.Reason.Kind == KindNoConnection {
+		return fmt.Sprintf("actor: %s is unreachable: its node is down or cut off", e.PID)
+	}
 	if e.Known {
 		return fmt.Sprintf("actor: %s exited (%s) before answering", e.PID, e.Reason)
 	}

@@ -72,6 +72,14 @@ type GossipTiming struct {
 	GossipNodes      int           // members gossiped to per interval
 	PushPullInterval time.Duration // full state sync period (0 disables)
 	TCPTimeout       time.Duration // timeout of stream connections
+	RetransmitMult   int           // news is retransmitted RetransmitMult*log(N+1) times
+	// ReconnectInterval is how often the node tries to join again the
+	// members it sees as dead (not those that left): gossip never probes a
+	// dead member, so without this a healed partition can stay split.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a dead member is retried before it is
+	// given up.
+	ReconnectTimeout time.Duration
 }
 
 // LAN is the preset for nodes on a local network: memberlist's LAN timing
@@ -81,7 +89,8 @@ func LAN(name string) Config {
 	return Config{Name: name, Gossip: GossipTiming{
 		ProbeInterval: d.ProbeInterval, ProbeTimeout: d.ProbeTimeout, SuspicionMult: d.SuspicionMult,
 		GossipInterval: d.GossipInterval, GossipNodes: d.GossipNodes,
-		PushPullInterval: d.PushPullInterval, TCPTimeout: d.TCPTimeout,
+		PushPullInterval: d.PushPullInterval, TCPTimeout: d.TCPTimeout, RetransmitMult: d.RetransmitMult,
+		ReconnectInterval: 10 * time.Second, ReconnectTimeout: 24 * time.Hour,
 	}}
 }
 
@@ -91,7 +100,8 @@ func Local(name string) Config {
 	return Config{Name: name, Gossip: GossipTiming{
 		ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 50 * time.Millisecond, SuspicionMult: 2,
 		GossipInterval: 20 * time.Millisecond, GossipNodes: 3,
-		PushPullInterval: 5 * time.Second, TCPTimeout: 500 * time.Millisecond,
+		PushPullInterval: 5 * time.Second, TCPTimeout: 500 * time.Millisecond, RetransmitMult: 4,
+		ReconnectInterval: 500 * time.Millisecond, ReconnectTimeout: 10 * time.Minute,
 	}}
 }
 
@@ -119,6 +129,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Gossip.ProbeInterval == 0 {
 		c.Gossip = LAN(c.Name).Gossip
+	}
+	if c.Gossip.RetransmitMult <= 0 {
+		c.Gossip.RetransmitMult = 4
 	}
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = 10 * time.Second

@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/distributed-go/distributed/actor"
 )
@@ -98,4 +103,37 @@ func expectEvents(t *testing.T, ch <-chan *NodeEvent, kind NodeEventKind, member
 			t.Fatalf("no %s event for %v", kind, want)
 		}
 	}
+}
+
+// testLogger logs at Warn into a buffer that the test prints if it fails.
+// protoactor's transport goroutines may log after a test has ended (a
+// connection closing, a retry), which a zaptest logger would turn into a
+// panic; a buffer does not mind.
+func testLogger(t *testing.T) *zap.Logger {
+	buf := &logBuffer{}
+	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+	core := zapcore.NewCore(enc, zapcore.AddSync(buf), zap.WarnLevel)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node logs:\n%s", buf.String())
+		}
+	})
+	return zap.New(core)
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -121,7 +121,9 @@ type Node struct {
 	state    int // 0 new, 1 started, 2 stopped
 	crashed  atomic.Bool
 	conns    connTracker
-	global   *globalRegistry
+
+	reconnectStop, reconnectDone chan struct{}
+	global                       *globalRegistry
 }
 
 // NewNode validates cfg and makes a node; Start starts it.
@@ -199,6 +201,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if n.cfg.Gossip.ReconnectInterval > 0 {
+		n.reconnectStop = make(chan struct{})
+		n.reconnectDone = make(chan struct{})
+		go n.reconnectLoop()
+	}
 	n.log.Info("node started", zap.String("remote", n.addr), zap.String("gossip", n.gossipAddr()),
 		zap.Int("members", n.ml.NumMembers()))
 	return nil
@@ -266,6 +273,7 @@ func (n *Node) startGossip() error {
 	g := n.cfg.Gossip
 	mc.ProbeInterval, mc.ProbeTimeout, mc.SuspicionMult = g.ProbeInterval, g.ProbeTimeout, g.SuspicionMult
 	mc.GossipInterval, mc.GossipNodes, mc.PushPullInterval, mc.TCPTimeout = g.GossipInterval, g.GossipNodes, g.PushPullInterval, g.TCPTimeout
+	mc.RetransmitMult = g.RetransmitMult
 	mc.Logger = zap.NewStdLog(n.log.Named("memberlist").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
 	mc.Delegate = &gossipDelegate{n: n}
 	mc.Events = &eventDelegate{n: n}
@@ -389,8 +397,47 @@ func (n *Node) markStopped() bool {
 	return true
 }
 
+// reconnectLoop joins again, every ReconnectInterval, the members seen as
+// dead for less than ReconnectTimeout (Serf's reconnect). Gossip does not
+// probe dead members, so after a partition heals the two sides would
+// otherwise stay apart until someone calls Join.
+func (n *Node) reconnectLoop() {
+	defer close(n.reconnectDone)
+	t := time.NewTicker(n.cfg.Gossip.ReconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.reconnectStop:
+			return
+		case <-t.C:
+		}
+		var addrs []string
+		n.mu.RLock()
+		for _, m := range n.members {
+			if m.State == Dead && time.Since(m.Since) < n.cfg.Gossip.ReconnectTimeout {
+				addrs = append(addrs, m.GossipAddress)
+			}
+		}
+		n.mu.RUnlock()
+		for _, a := range addrs {
+			select {
+			case <-n.reconnectStop:
+				return
+			default:
+			}
+			// A failure is expected while the member is really gone.
+			_, _ = n.ml.Join([]string{a})
+		}
+	}
+}
+
 // teardown releases the transport, gossip and actor system.
 func (n *Node) teardown(graceful bool) {
+	if n.reconnectStop != nil {
+		close(n.reconnectStop)
+		<-n.reconnectDone
+		n.reconnectStop = nil
+	}
 	if n.rem != nil {
 		n.rem.Shutdown(graceful)
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/distributed-go/distributed/actor"
@@ -28,7 +27,7 @@ func testCluster(t *testing.T, n int, mutate ...func(*Config)) ([]*Node, *Faults
 	var nodes []*Node
 	for i := 1; i <= n; i++ {
 		cfg := Local("n" + string(rune('0'+i)))
-		cfg.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+		cfg.Logger = testLogger(t)
 		cfg.Faults = faults
 		cfg.JoinTimeout = 5 * time.Second
 		if i > 1 {

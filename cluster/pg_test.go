@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/distributed-go/distributed/actor"
@@ -312,7 +310,7 @@ func TestGlobalStateOfALateJoiner(t *testing.T) {
 	}
 	waitFor(t, "n2 sees it", 5*time.Second, func() bool { return whereIs(nodes, "early", a) })
 	cfg := Local("n3")
-	cfg.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	cfg.Logger = testLogger(t)
 	cfg.Faults = n1.Faults()
 	cfg.Seeds = []string{nodes[1].GossipAddress()}
 	n3 := startNode(t, cfg)
