@@ -140,9 +140,13 @@ func (l *raftLog) findConflict(ents []*raftpb.Entry) uint64 {
 // maybeAppend applies an AppendEntries whose entries follow (index, logTerm).
 // It returns the last index now known to match the leader, and false if the
 // log does not contain (index, logTerm).
-func (l *raftLog) maybeAppend(index, logTerm, committed uint64, ents []*raftpb.Entry) (uint64, bool) {
+//
+// An append that would replace a committed entry is refused with an error:
+// a correct leader never sends one, so it is a bug or a forgery, and the
+// log must not be damaged by it.
+func (l *raftLog) maybeAppend(index, logTerm, committed uint64, ents []*raftpb.Entry) (uint64, bool, error) {
 	if !l.matchTerm(index, logTerm) {
-		return 0, false
+		return 0, false, nil
 	}
 	lastNew := index + uint64(len(ents))
 	// Figure 2, AppendEntries rule 3: delete only what conflicts; entries
@@ -150,12 +154,12 @@ func (l *raftLog) maybeAppend(index, logTerm, committed uint64, ents []*raftpb.E
 	// truncates what a newer one appended.
 	if ci := l.findConflict(ents); ci != 0 {
 		if ci <= l.committed {
-			panic(fmt.Sprintf("raft: entry %d conflicts with committed entry (committed %d)", ci, l.committed))
+			return 0, false, fmt.Errorf("entry %d conflicts with a committed entry (commit index %d)", ci, l.committed)
 		}
 		l.append(ents[ci-index-1:]...)
 	}
 	l.commitTo(min(committed, lastNew))
-	return lastNew, true
+	return lastNew, true, nil
 }
 
 func (l *raftLog) commitTo(i uint64) {

@@ -511,6 +511,11 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 	switch m.Type {
 	case msgAppResp:
 		pr.RecentActive = true
+		if m.Index > r.log.lastIndex() {
+			// We never sent entries up to there: a bug or a forgery.
+			r.logger.Warnf("raft %d: ignored append response from %d for index %d past our last index %d", r.id, m.From, m.Index, r.log.lastIndex())
+			return nil
+		}
 		if m.Reject {
 			next := r.backtrack(m)
 			if pr.maybeDecrTo(m.Index, next) {
@@ -636,7 +641,12 @@ func (r *raft) handleAppend(m *raftpb.Message) {
 		r.send(&raftpb.Message{Type: msgAppResp, To: m.From, Index: r.log.committed})
 		return
 	}
-	if last, ok := r.log.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries); ok {
+	last, ok, err := r.log.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries)
+	if err != nil {
+		r.logger.Warnf("raft %d: dropped append from %d at term %d: %v", r.id, m.From, m.Term, err)
+		return
+	}
+	if ok {
 		r.send(&raftpb.Message{Type: msgAppResp, To: m.From, Index: last})
 		return
 	}
