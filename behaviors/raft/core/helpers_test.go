@@ -121,6 +121,8 @@ type network struct {
 	nodes map[uint64]*node
 	ids   []uint64
 	drop  func(m *raftpb.Message) bool
+	// trace, if set, sees every message and whether it was dropped.
+	trace func(m *raftpb.Message, dropped bool)
 }
 
 func newNetwork(t testing.TB, nodes ...*node) *network {
@@ -164,7 +166,11 @@ func (nw *network) settle() {
 			return
 		}
 		for _, m := range q {
-			if nw.drop != nil && nw.drop(m) {
+			dropped := nw.drop != nil && nw.drop(m)
+			if nw.trace != nil {
+				nw.trace(m, dropped)
+			}
+			if dropped {
 				continue
 			}
 			if to, ok := nw.nodes[m.To]; ok {
