@@ -187,4 +187,3 @@ func describe(m *raftpb.Message) string {
 	}
 	return b.String()
 }
-
