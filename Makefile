@@ -5,8 +5,12 @@ SHELL := bash
 
 GO ?= go
 # Benchmarks: packages, duration per benchmark, and where the raw output goes.
-BENCH_PKGS ?= $(foreach d,actor supervision,$(if $(wildcard $(d)/*_test.go),./$(d)))
+BENCH_PKGS ?= $(foreach d,actor supervision cluster,$(if $(wildcard $(d)/*_test.go),./$(d)))
 BENCHTIME ?= 2s
+# Benchmarks that build a fresh cluster per iteration (crash detection,
+# gossip convergence) run a fixed number of iterations instead.
+BENCH_FIXED ?= CrashDetection|GossipConvergence
+BENCH_FIXED_TIME ?= 5x
 BENCH_OUT ?= bench.out
 # Fuzzing: how long each fuzz target runs, and the cap on minimising each new
 # input (Go's default of 60s can stall a short run on a single input).
@@ -44,7 +48,8 @@ norace:
 
 ## bench: our benchmarks and raw protoactor-go's, in the same run, with ratios
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $(BENCH_PKGS) | tee $(BENCH_OUT)
+	{ $(GO) test -run '^$$' -bench . -skip '$(BENCH_FIXED)' -benchtime $(BENCHTIME) $(BENCH_PKGS); \
+	  $(GO) test -run '^$$' -bench '$(BENCH_FIXED)' -benchtime $(BENCH_FIXED_TIME) $(BENCH_PKGS); } | tee $(BENCH_OUT)
 	@echo
 	@bench/ratio.sh $(BENCH_OUT)
 
