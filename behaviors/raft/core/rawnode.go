@@ -100,8 +100,9 @@ func (n *RawNode) Propose(data []byte) error {
 	return n.r.step(&raftpb.Message{Type: msgProp, From: n.r.id, Entries: []*raftpb.Entry{{Data: data}}})
 }
 
-// ReadIndex requests a linearizable read. rctx identifies the request (it
-// must be non-empty and unique among pending requests); the answer is a
+// ReadIndex requests a linearizable read. rctx identifies the request: it
+// must be non-empty and unique across the cluster among pending requests
+// (the leader keys requests by it, so include the node id); the answer is a
 // ReadState with the same RequestCtx in a later Ready. Requests can be lost
 // (on a leader change, or dropped messages): retry after a timeout.
 func (n *RawNode) ReadIndex(rctx []byte) error {
