@@ -21,6 +21,7 @@ import (
 //	tick <id>... [n=1]                    tick nodes n times (no delivery)
 //	propose <id> <data>                   a client proposal
 //	read-index <id> <ctx>                 a linearizable read request
+//	transfer-leader <id> <to>             hand leadership from a leader to a voter
 //	isolate <id>                          drop all traffic to and from a node
 //	heal                                  stop dropping traffic
 //	restart <id>                          crash a node and restart it from storage
@@ -93,6 +94,12 @@ func TestScenarios(t *testing.T) {
 			case "read-index":
 				id := idArg(0)
 				if err := nw.nodes[id].rn.ReadIndex([]byte(d.CmdArgs[1].Key)); err != nil {
+					return err.Error()
+				}
+				return "ok"
+			case "transfer-leader":
+				id, to := idArg(0), idArg(1)
+				if err := nw.nodes[id].rn.TransferLeader(to); err != nil {
 					return err.Error()
 				}
 				return "ok"

@@ -78,6 +78,13 @@
 // applied up to the read index. Requests can be lost with a leader change;
 // the caller retries them.
 //
+// TransferLeader hands leadership to another voter (§3.10 of the thesis):
+// the leader stops taking proposals (ErrTransferring), brings the target's
+// log up to date and sends it TIMEOUT_NOW; the target campaigns at once,
+// without a pre-vote and past the voters' CheckQuorum lease, and wins the
+// next term. A transfer that has not finished within an election timeout is
+// abandoned. Only the leader accepts the request (ErrNotLeader otherwise).
+//
 // # Not done yet
 //
 // These parts of the full design are not implemented in this package yet:
@@ -88,7 +95,6 @@
 //   - Membership changes (single-server and joint consensus) and learners.
 //     The voters are fixed by Config.Peers, which must be the same on every
 //     start. ENTRY_TYPE_CONF_CHANGE is reserved.
-//   - Leadership transfer (MESSAGE_TYPE_TIMEOUT_NOW is reserved).
 //   - Lease-based reads; every read is confirmed by a heartbeat round.
 //   - Followers grant pre-votes whenever the candidate's log is up to date;
 //     refusing them while a leader is heard from needs CheckQuorum.

@@ -399,3 +399,74 @@ func TestByteBoundedFlowControl(t *testing.T) {
 		t.Fatalf("batches %v after the ack, want [2 2 1]", batches)
 	}
 }
+
+// Leadership transfer (thesis §3.10): the leader brings the target's log up
+// to date, then tells it to campaign at once; it wins at the next term.
+func TestTransferLeader(t *testing.T) {
+	for _, opts := range [][]option{nil, {withPreVote, withCheckQuorum}} {
+		nw := newCluster(t, 3, opts...)
+		nw.campaign(1)
+		// Node 3 misses an entry, so the leader must catch it up first.
+		nw.isolate(3)
+		_ = nw.propose(1, "x")
+		nw.heal()
+		if err := nw.nodes[1].rn.TransferLeader(3); err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.nodes[1].rn.Propose([]byte("y")); !errors.Is(err, ErrTransferring) || !errors.Is(err, ErrProposalDropped) {
+			t.Fatalf("propose during transfer: %v", err)
+		}
+		nw.settle()
+		s3 := nw.nodes[3].status()
+		if s3.Role != Leader || s3.Term != 2 {
+			t.Fatalf("target: %+v, want leader at term 2", s3)
+		}
+		if s1 := nw.nodes[1].status(); s1.Role != Follower || s1.Lead != 3 {
+			t.Fatalf("old leader: %+v, want follower of 3", s1)
+		}
+		if err := nw.propose(3, "z"); err != nil {
+			t.Fatal(err)
+		}
+		if a := nw.nodes[1].applied; string(a[len(a)-1].Data) != "z" {
+			t.Fatalf("old leader applied %v", termsOf(a))
+		}
+	}
+}
+
+// A transfer to an unreachable node is abandoned after an election timeout,
+// and the leader takes proposals again.
+func TestTransferLeaderTimeout(t *testing.T) {
+	nw := newCluster(t, 3)
+	nw.campaign(1)
+	nw.isolate(3)
+	if err := nw.nodes[1].rn.TransferLeader(3); err != nil {
+		t.Fatal(err)
+	}
+	nw.settle()
+	if err := nw.nodes[1].rn.Propose([]byte("y")); !errors.Is(err, ErrTransferring) {
+		t.Fatalf("propose during transfer: %v", err)
+	}
+	for range 10 { // ElectionTick
+		nw.nodes[1].tick(1)
+		nw.settle()
+	}
+	if err := nw.propose(1, "y"); err != nil {
+		t.Fatalf("propose after the transfer was abandoned: %v", err)
+	}
+	if s := nw.nodes[1].status(); s.Role != Leader || s.Term != 1 {
+		t.Fatalf("leader: %+v", s)
+	}
+}
+
+func TestTransferLeaderRefused(t *testing.T) {
+	nw := newCluster(t, 3)
+	nw.campaign(1)
+	if err := nw.nodes[2].rn.TransferLeader(3); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("transfer on a follower: %v", err)
+	}
+	for _, to := range []uint64{1, 7} {
+		if err := nw.nodes[1].rn.TransferLeader(to); err == nil {
+			t.Fatalf("transfer to %d accepted", to)
+		}
+	}
+}

@@ -22,12 +22,24 @@ const (
 	msgProp          = raftpb.MessageType_MESSAGE_TYPE_PROP
 	msgReadIndex     = raftpb.MessageType_MESSAGE_TYPE_READ_INDEX
 	msgReadIndexResp = raftpb.MessageType_MESSAGE_TYPE_READ_INDEX_RESP
+	msgTimeoutNow    = raftpb.MessageType_MESSAGE_TYPE_TIMEOUT_NOW
 )
+
+// transferCtx marks the vote requests of an election started by a
+// leadership transfer.
+const transferCtx = "transfer"
 
 // ErrProposalDropped is returned when a proposal or read request cannot be
 // accepted now (no leader known, or this node is campaigning); the caller
 // may retry later.
 var ErrProposalDropped = errors.New("raft: proposal dropped")
+
+// ErrNotLeader is returned by requests only a leader can serve.
+var ErrNotLeader = errors.New("raft: not the leader")
+
+// ErrTransferring is returned for proposals while leadership is being
+// transferred; retry with the new leader.
+var ErrTransferring = fmt.Errorf("%w: leadership transfer in progress", ErrProposalDropped)
 
 // ErrInvalidMessage wraps errors about malformed messages given to Step.
 var ErrInvalidMessage = errors.New("raft: invalid message")
@@ -78,6 +90,8 @@ type raft struct {
 	// pendingReads are ReadIndex requests a new leader received before it
 	// committed an entry of its own term; they wait for that commit.
 	pendingReads []*raftpb.Message
+	// transferee is the node leadership is being handed to, or None.
+	transferee uint64
 
 	electionElapsed  int
 	heartbeatElapsed int
@@ -181,6 +195,7 @@ func (r *raft) reset(term uint64) {
 	}
 	r.readOnly = newReadOnly()
 	r.pendingReads = nil
+	r.transferee = None
 }
 
 func (r *raft) becomeFollower(term, lead uint64) {
@@ -225,8 +240,11 @@ func (r *raft) becomeLeader() {
 	r.logger.Infof("raft %d: became leader at term %d", r.id, r.term)
 }
 
-// campaign starts a pre-vote or a vote.
-func (r *raft) campaign(pre bool) {
+// campaign starts a pre-vote or a vote; a vote started by a leadership
+// transfer is marked so that voters in a leader's lease still answer it.
+func (r *raft) campaign(pre bool) { r.campaignWith(pre, nil) }
+
+func (r *raft) campaignWith(pre bool, ctx []byte) {
 	var term uint64
 	var typ raftpb.MessageType
 	if pre {
@@ -244,7 +262,7 @@ func (r *raft) campaign(pre bool) {
 		if id == r.id {
 			continue
 		}
-		r.send(&raftpb.Message{Type: typ, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm()})
+		r.send(&raftpb.Message{Type: typ, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm(), Context: ctx})
 	}
 }
 
@@ -292,6 +310,12 @@ func (r *raft) tickHeartbeat() {
 	r.electionElapsed++
 	if r.electionElapsed >= r.electionTimeout {
 		r.electionElapsed = 0
+		if r.transferee != None {
+			// The transfer did not finish within an election timeout
+			// (the target is down or cut off): take proposals again.
+			r.logger.Infof("raft %d: abandoned leadership transfer to %d", r.id, r.transferee)
+			r.transferee = None
+		}
 		if r.checkQuorum && !r.quorumActive() {
 			r.logger.Warnf("raft %d: stepped down at term %d: no quorum heard from in an election timeout", r.id, r.term)
 			r.becomeFollower(r.term, None)
@@ -426,7 +450,8 @@ func (r *raft) step(m *raftpb.Message) error {
 		if m.Type == msgVote || m.Type == msgPreVote {
 			// With CheckQuorum, a node that heard from a leader within the
 			// election timeout does not help depose it (§6 of the thesis).
-			if r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout {
+			force := m.Type == msgVote && string(m.Context) == transferCtx
+			if !force && r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout {
 				r.logger.Debugf("raft %d: ignored %s from %d at term %d: leader %d is in lease", r.id, m.Type, m.From, m.Term, r.lead)
 				return nil
 			}
@@ -492,6 +517,9 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 		if len(m.Entries) == 0 {
 			return fmt.Errorf("%w: proposal without entries", ErrInvalidMessage)
 		}
+		if r.transferee != None {
+			return ErrTransferring
+		}
 		ents := make([]*raftpb.Entry, len(m.Entries))
 		for i, e := range m.Entries {
 			ents[i] = &raftpb.Entry{Type: e.Type, Data: e.Data}
@@ -536,6 +564,9 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 			}
 			// Pipeline: keep the window full.
 			for r.sendAppend(m.From, false) {
+			}
+			if m.From == r.transferee && pr.Match == r.log.lastIndex() {
+				r.sendTimeoutNow(m.From)
 			}
 		}
 	case msgHeartbeatResp:
@@ -631,8 +662,40 @@ func (r *raft) stepFollower(m *raftpb.Message) error {
 		r.handleHeartbeat(m)
 	case msgReadIndexResp:
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
+	case msgTimeoutNow:
+		// The leader brought our log up to date and steps aside: campaign
+		// at once, without a pre-vote (the leader's consent replaces it).
+		if r.isVoter(r.id) {
+			r.logger.Infof("raft %d: campaigning at the request of leader %d", r.id, m.From)
+			r.campaignWith(false, []byte(transferCtx))
+		}
 	}
 	return nil
+}
+
+// transferLeader starts handing leadership to the voter to (§3.10 of the
+// Raft thesis): the leader stops taking proposals, brings to's log up to
+// date, and then tells it to campaign at once. If that does not happen
+// within an election timeout, the transfer is abandoned.
+func (r *raft) transferLeader(to uint64) error {
+	if r.role != Leader {
+		return ErrNotLeader
+	}
+	if to == r.id || !r.isVoter(to) {
+		return fmt.Errorf("raft: transfer leadership to %d: not another voter", to)
+	}
+	r.transferee = to
+	r.electionElapsed = 0
+	if r.prs[to].Match == r.log.lastIndex() {
+		r.sendTimeoutNow(to)
+	} else {
+		r.sendAppend(to, true)
+	}
+	return nil
+}
+
+func (r *raft) sendTimeoutNow(to uint64) {
+	r.send(&raftpb.Message{Type: msgTimeoutNow, To: to})
 }
 
 func (r *raft) handleAppend(m *raftpb.Message) {

@@ -112,6 +112,12 @@ func (n *RawNode) ReadIndex(rctx []byte) error {
 	return n.r.step(&raftpb.Message{Type: msgReadIndex, From: n.r.id, Context: rctx})
 }
 
+// TransferLeader asks this node, which must be the leader, to hand
+// leadership to the voter to. Proposals fail with ErrTransferring until the
+// transfer ends: when to wins an election (this node then follows it) or,
+// failing that, after an election timeout. Watch SoftState for the outcome.
+func (n *RawNode) TransferLeader(to uint64) error { return n.r.transferLeader(to) }
+
 // Step feeds a message received from a peer. Malformed messages are
 // rejected with an error wrapping ErrInvalidMessage; a message is never
 // modified or retained beyond its entries.
@@ -127,7 +133,7 @@ func (n *RawNode) Step(m *raftpb.Message) error {
 	}
 	switch m.Type {
 	case msgVote, msgVoteResp, msgPreVote, msgPreVoteResp, msgApp, msgAppResp,
-		msgHeartbeat, msgHeartbeatResp, msgReadIndexResp:
+		msgHeartbeat, msgHeartbeatResp, msgReadIndexResp, msgTimeoutNow:
 		if m.Term == 0 {
 			return fmt.Errorf("%w: %s from %d without term", ErrInvalidMessage, m.Type, m.From)
 		}

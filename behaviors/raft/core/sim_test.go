@@ -393,6 +393,13 @@ func (s *sim) stepOnce() {
 		err := nd.rn.ReadIndex([]byte(ctx))
 		s.logf("read %s at %d: %v", ctx, nd.id, err)
 	}
+	if up := s.up(); len(up) > 0 && !s.quiet && s.rng.Float64() < 0.02 {
+		// Hand leadership to a random voter, if this node leads.
+		nd := up[s.rng.IntN(len(up))]
+		to := s.peers[s.rng.IntN(len(s.peers))]
+		err := nd.rn.TransferLeader(to)
+		s.logf("transfer leadership from %d to %d: %v", nd.id, to, err)
+	}
 	var now, later []simMsg
 	for _, fm := range s.flight {
 		if fm.at <= s.now && s.rng.Float64() < 0.8 {

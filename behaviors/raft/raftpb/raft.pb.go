@@ -125,8 +125,10 @@ const (
 	// MESSAGE_TYPE_READ_INDEX_RESP returns the read index in index, with the
 	// request's context.
 	MessageType_MESSAGE_TYPE_READ_INDEX_RESP MessageType = 11
-	// MESSAGE_TYPE_TIMEOUT_NOW tells the recipient to start an election at
-	// once (leadership transfer). Reserved: not yet emitted.
+	// MESSAGE_TYPE_TIMEOUT_NOW tells the recipient, whose log the leader has
+	// brought up to date, to start an election at once (leadership transfer).
+	// The vote requests of that election carry context "transfer", so that
+	// voters answer them even while they hear from the current leader.
 	MessageType_MESSAGE_TYPE_TIMEOUT_NOW MessageType = 12
 	// MESSAGE_TYPE_SNAP is InstallSnapshot. Reserved: not yet emitted.
 	MessageType_MESSAGE_TYPE_SNAP MessageType = 13
@@ -376,7 +378,8 @@ type Message struct {
 	// entry at the rejected index, or 0 when the follower's log is too short.
 	ConflictTerm uint64 `protobuf:"varint,11,opt,name=conflict_term,json=conflictTerm,proto3" json:"conflict_term,omitempty"`
 	// context is opaque data echoed by the answer: the ReadIndex request id in
-	// HEARTBEAT/HEARTBEAT_RESP and READ_INDEX/READ_INDEX_RESP.
+	// HEARTBEAT/HEARTBEAT_RESP and READ_INDEX/READ_INDEX_RESP. In VOTE it is
+	// "transfer" for an election started by TIMEOUT_NOW.
 	Context       []byte `protobuf:"bytes,12,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
