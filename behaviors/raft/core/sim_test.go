@@ -497,8 +497,9 @@ func faultsFor(seed int64) simFaults {
 }
 
 // TestSimSafety runs the simulator over many seeds with every combination of
-// PreVote and CheckQuorum and checks Election Safety, Log Matching, Leader
-// Completeness and State Machine Safety after every step.
+// PreVote and CheckQuorum, and with tight flow control, and checks Election
+// Safety, Log Matching, Leader Completeness, State Machine Safety and read
+// linearizability after every step.
 func TestSimSafety(t *testing.T) {
 	configs := []struct {
 		name string
@@ -508,6 +509,11 @@ func TestSimSafety(t *testing.T) {
 		{"prevote", []option{withPreVote}},
 		{"checkquorum", []option{withCheckQuorum}},
 		{"prevote+checkquorum", []option{withPreVote, withCheckQuorum}},
+		// Tight flow control: one entry per message, one message in
+		// flight, byte-bounded window.
+		{"tight-flow", []option{withPreVote, func(c *Config) {
+			c.MaxSizePerMsg, c.MaxInflightMsgs, c.MaxInflightBytes = 1, 1, 64
+		}}},
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
