@@ -62,6 +62,18 @@ type Config struct {
 	// Default off.
 	CheckQuorum bool
 
+	// ReadOnlyLeaseBased makes a leader answer ReadIndex from its lease,
+	// without a heartbeat round, while a quorum acknowledged a heartbeat
+	// recently enough that no other leader can have been elected since
+	// (followers refuse votes for an election timeout after hearing from
+	// their leader). This trades a round trip for an assumption: all nodes
+	// tick at the same rate, within a tick of each other. With clocks that
+	// drift, reads may be stale. Requires CheckQuorum, and must be set on
+	// every node: it also makes a node that just started refuse votes for
+	// an election timeout, since before a crash it may have promised a
+	// leader not to vote. Default off.
+	ReadOnlyLeaseBased bool
+
 	// MaxSizePerMsg bounds, in bytes, the entries carried by one append
 	// message; one entry is always sent even if larger. It also bounds the
 	// bytes of committed entries in one Ready. Default 1 MiB.
@@ -153,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if d.ElectionTick > math.MaxInt32 {
 		return bad("ElectionTick", "is too large: %d", d.ElectionTick)
+	}
+	if d.ReadOnlyLeaseBased && !d.CheckQuorum {
+		return bad("ReadOnlyLeaseBased", "requires CheckQuorum")
 	}
 	if d.MaxInflightMsgs <= 0 {
 		return bad("MaxInflightMsgs", "must be positive, got %d", d.MaxInflightMsgs)

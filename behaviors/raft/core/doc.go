@@ -78,6 +78,15 @@
 // applied up to the read index. Requests can be lost with a leader change;
 // the caller retries them.
 //
+// With Config.ReadOnlyLeaseBased (which needs CheckQuorum) a leader skips
+// the heartbeat round while it holds a lease: a quorum acknowledged a
+// heartbeat sent less than an election timeout (minus a margin of two ticks)
+// ago, and each of those followers refuses votes for an election timeout
+// after hearing from it, so no other leader can exist yet. This assumes all
+// nodes tick at the same rate; a leader that has sent TIMEOUT_NOW stops
+// trusting its lease for the rest of its term, and a node that just started
+// refuses votes for an election timeout. Off by default.
+//
 // TransferLeader hands leadership to another voter (§3.10 of the thesis):
 // the leader stops taking proposals (ErrTransferring), brings the target's
 // log up to date and sends it TIMEOUT_NOW; the target campaigns at once,
@@ -95,7 +104,6 @@
 //   - Membership changes (single-server and joint consensus) and learners.
 //     The voters are fixed by Config.Peers, which must be the same on every
 //     start. ENTRY_TYPE_CONF_CHANGE is reserved.
-//   - Lease-based reads; every read is confirmed by a heartbeat round.
 //   - Followers grant pre-votes whenever the candidate's log is up to date;
 //     refusing them while a leader is heard from needs CheckQuorum.
 //

@@ -26,6 +26,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{ID: 1, Peers: []uint64{1}, Storage: st, HeartbeatTick: -1}, "HeartbeatTick"},
 		{Config{ID: 1, Peers: []uint64{1}, Storage: st, ElectionTick: 3, HeartbeatTick: 3}, "ElectionTick"},
 		{Config{ID: 1, Peers: []uint64{1}, Storage: st, MaxInflightMsgs: -1}, "MaxInflightMsgs"},
+		{Config{ID: 1, Peers: []uint64{1}, Storage: st, ReadOnlyLeaseBased: true}, "ReadOnlyLeaseBased"},
+		{Config{ID: 1, Peers: []uint64{1}, Storage: st, ReadOnlyLeaseBased: true, CheckQuorum: true}, ""},
 	}
 	for i, tt := range tests {
 		err := tt.c.Validate()
@@ -468,5 +470,50 @@ func TestTransferLeaderRefused(t *testing.T) {
 		if err := nw.nodes[1].rn.TransferLeader(to); err == nil {
 			t.Fatalf("transfer to %d accepted", to)
 		}
+	}
+}
+
+// Lease-based reads: while a quorum acknowledged a recent heartbeat, the
+// leader answers at once, without a heartbeat round; once the lease runs
+// out it falls back to confirming with a quorum.
+func TestLeaseRead(t *testing.T) {
+	nw := newCluster(t, 3, withCheckQuorum, withLeaseReads)
+	nw.tickAll(10) // past the start guard, during which votes are refused
+	nw.campaign(1)
+	_ = nw.propose(1, "x")
+	nw.tickAll(1) // a heartbeat round: the acknowledgements start the lease
+	leader := nw.nodes[1]
+	_ = leader.rn.ReadIndex([]byte("r1"))
+	if msgs := leader.handle(t); len(ofType(msgs, MsgHeartbeat)) != 0 {
+		t.Fatalf("lease read sent heartbeats: %v", msgs)
+	}
+	if len(leader.reads) != 1 || leader.reads[0].Index != 2 {
+		t.Fatalf("reads %v, want r1 at 2 at once", leader.reads)
+	}
+	// Cut off, the leader's lease lapses before the followers' does.
+	nw.isolate(1)
+	for range 10 - leaseMargin {
+		leader.tick(1)
+		nw.settle()
+	}
+	_ = leader.rn.ReadIndex([]byte("r2"))
+	nw.settle()
+	if len(leader.reads) != 1 {
+		t.Fatalf("a leader out of its lease served a read: %v", leader.reads)
+	}
+}
+
+// With lease reads, a node that just started refuses votes for an election
+// timeout: before it crashed it may have promised a leader not to vote.
+func TestLeaseStartGuard(t *testing.T) {
+	n := newNode(t, 1, ids(3), 1, nil, withCheckQuorum, withLeaseReads)
+	n.step(t, &raftpb.Message{Type: MsgVote, From: 2, To: 1, Term: 2})
+	if s := n.status(); s.Term != 1 || s.Vote != None {
+		t.Fatalf("voted right after start: %+v", s)
+	}
+	n.tick(10)
+	n.step(t, &raftpb.Message{Type: MsgVote, From: 2, To: 1, Term: 2})
+	if s := n.status(); s.Term != 2 || s.Vote != 2 {
+		t.Fatalf("after an election timeout: %+v, want a vote for 2 at term 2", s)
 	}
 }

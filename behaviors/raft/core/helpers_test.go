@@ -33,6 +33,7 @@ type option func(*Config)
 
 func withPreVote(c *Config)     { c.PreVote = true }
 func withCheckQuorum(c *Config) { c.CheckQuorum = true }
+func withLeaseReads(c *Config)  { c.ReadOnlyLeaseBased = true }
 
 // ents builds a log whose entry i+1 has term terms[i].
 func ents(terms ...uint64) []*raftpb.Entry {

@@ -43,6 +43,9 @@ type Progress struct {
 	// RecentActive records whether the follower was heard from since the
 	// last CheckQuorum round.
 	RecentActive bool
+	// LeaseAck is the send time, on the leader's clock, of the latest
+	// heartbeat the follower acknowledged (0: none this term).
+	LeaseAck uint64
 	// Inflight is the window of appends sent but not yet acknowledged.
 	Inflight inflights
 }

@@ -92,6 +92,16 @@ type raft struct {
 	pendingReads []*raftpb.Message
 	// transferee is the node leadership is being handed to, or None.
 	transferee uint64
+	// noLease is set once this leader has told a node to campaign
+	// (TIMEOUT_NOW): such a campaign ignores the followers' lease, so the
+	// leader's lease can no longer be trusted in this term.
+	noLease bool
+	// ticks is the node's logical clock: ticks since it started.
+	ticks uint64
+	// startGuard makes a node that just started refuse votes for an
+	// election timeout, as if in a leader's lease: it may have promised
+	// that before it crashed.
+	startGuard bool
 
 	electionElapsed  int
 	heartbeatElapsed int
@@ -102,6 +112,7 @@ type raft struct {
 
 	preVote          bool
 	checkQuorum      bool
+	leaseReads       bool
 	maxMsgSize       uint64
 	maxInflight      int
 	maxInflightBytes uint64
@@ -132,6 +143,7 @@ func newRaft(c *Config) (*raft, error) {
 		rand:             rand.New(rand.NewPCG(cfg.RandSeed, cfg.ID)),
 		preVote:          cfg.PreVote,
 		checkQuorum:      cfg.CheckQuorum,
+		leaseReads:       cfg.ReadOnlyLeaseBased,
 		maxMsgSize:       cfg.MaxSizePerMsg,
 		maxInflight:      cfg.MaxInflightMsgs,
 		maxInflightBytes: cfg.MaxInflightBytes,
@@ -148,6 +160,7 @@ func newRaft(c *Config) (*raft, error) {
 	}
 	r.becomeFollower(hs.Term, None)
 	r.vote = hs.Vote
+	r.startGuard = cfg.ReadOnlyLeaseBased
 	r.logger.Infof("raft %d: started at term %d, vote %d, commit %d, last index %d, voters %v",
 		r.id, r.term, r.vote, lg.committed, lg.lastIndex(), r.voters)
 	return r, nil
@@ -196,6 +209,8 @@ func (r *raft) reset(term uint64) {
 	r.readOnly = newReadOnly()
 	r.pendingReads = nil
 	r.transferee = None
+	r.noLease = false
+	r.startGuard = false
 }
 
 func (r *raft) becomeFollower(term, lead uint64) {
@@ -294,6 +309,10 @@ func (r *raft) hup() {
 
 // tick advances the logical clock by one tick.
 func (r *raft) tick() {
+	r.ticks++
+	if r.startGuard && r.electionElapsed+1 >= r.electionTimeout {
+		r.startGuard = false
+	}
 	if r.role == Leader {
 		r.tickHeartbeat()
 		return
@@ -436,7 +455,7 @@ func (r *raft) bcastHeartbeat(ctx []byte) {
 		// A follower may not yet hold entries up to the leader's commit, so
 		// a heartbeat carries only what it is known to match.
 		commit := min(r.prs[id].Match, r.log.committed)
-		r.send(&raftpb.Message{Type: msgHeartbeat, To: id, Commit: commit, Context: ctx})
+		r.send(&raftpb.Message{Type: msgHeartbeat, To: id, Commit: commit, Context: ctx, Tick: r.ticks})
 	}
 }
 
@@ -451,7 +470,8 @@ func (r *raft) step(m *raftpb.Message) error {
 			// With CheckQuorum, a node that heard from a leader within the
 			// election timeout does not help depose it (§6 of the thesis).
 			force := m.Type == msgVote && string(m.Context) == transferCtx
-			if !force && r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout {
+			inLease := (r.lead != None || r.startGuard) && r.electionElapsed < r.electionTimeout
+			if !force && r.checkQuorum && inLease {
 				r.logger.Debugf("raft %d: ignored %s from %d at term %d: leader %d is in lease", r.id, m.Type, m.From, m.Term, r.lead)
 				return nil
 			}
@@ -572,6 +592,9 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 	case msgHeartbeatResp:
 		pr.RecentActive = true
 		pr.ProbeSent = false
+		if m.Tick <= r.ticks {
+			pr.LeaseAck = max(pr.LeaseAck, m.Tick)
+		}
 		if pr.State == ProgressReplicate && pr.Inflight.full() {
 			// Appends may have been lost; free one slot so the stream
 			// resumes (a lost append is then detected by a rejection).
@@ -694,7 +717,33 @@ func (r *raft) transferLeader(to uint64) error {
 	return nil
 }
 
+// leaseMargin is how many ticks before the followers' lease ends the
+// leader stops trusting its own: one for nodes whose ticks are out of phase,
+// one for drift.
+const leaseMargin = 2
+
+// inLease reports whether lease-based reads are on and no other leader can
+// have been elected: a quorum acknowledged heartbeats sent at or after tick
+// s, and each of those voters refuses votes for an election timeout after
+// receiving one.
+func (r *raft) inLease() bool {
+	if !r.leaseReads || r.noLease || r.role != Leader {
+		return false
+	}
+	acks := make([]uint64, 0, len(r.voters))
+	for _, id := range r.voters {
+		if id == r.id {
+			acks = append(acks, r.ticks)
+		} else {
+			acks = append(acks, r.prs[id].LeaseAck)
+		}
+	}
+	s := quorumIndex(acks)
+	return s > 0 && r.ticks+leaseMargin < s+uint64(r.electionTimeout)
+}
+
 func (r *raft) sendTimeoutNow(to uint64) {
+	r.noLease = true
 	r.send(&raftpb.Message{Type: msgTimeoutNow, To: to})
 }
 
@@ -737,7 +786,7 @@ func (r *raft) handleHeartbeat(m *raftpb.Message) {
 	// The leader sends at most what we are known to match; never trust a
 	// commit index past our log.
 	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
-	r.send(&raftpb.Message{Type: msgHeartbeatResp, To: m.From, Context: m.Context})
+	r.send(&raftpb.Message{Type: msgHeartbeatResp, To: m.From, Context: m.Context, Tick: m.Tick})
 }
 
 // handleReadIndex serves a ReadIndex request on the leader (§6.4 of the
@@ -753,7 +802,7 @@ func (r *raft) handleReadIndex(m *raftpb.Message) {
 		r.pendingReads = append(r.pendingReads, m)
 		return
 	}
-	if len(r.voters) == 1 {
+	if len(r.voters) == 1 || r.inLease() {
 		r.answerRead(m, r.log.committed)
 		return
 	}

@@ -497,7 +497,8 @@ func faultsFor(seed int64) simFaults {
 }
 
 // TestSimSafety runs the simulator over many seeds with every combination of
-// PreVote and CheckQuorum, and with tight flow control, and checks Election
+// PreVote and CheckQuorum, with lease-based reads, and with tight flow
+// control, and checks Election
 // Safety, Log Matching, Leader Completeness, State Machine Safety and read
 // linearizability after every step.
 func TestSimSafety(t *testing.T) {
@@ -509,6 +510,7 @@ func TestSimSafety(t *testing.T) {
 		{"prevote", []option{withPreVote}},
 		{"checkquorum", []option{withCheckQuorum}},
 		{"prevote+checkquorum", []option{withPreVote, withCheckQuorum}},
+		{"lease-reads", []option{withPreVote, withCheckQuorum, withLeaseReads}},
 		// Tight flow control: one entry per message, one message in
 		// flight, byte-bounded window.
 		{"tight-flow", []option{withPreVote, func(c *Config) {
@@ -568,7 +570,7 @@ func (s *sim) runUntilProgress(limit int) int {
 // TestSimLiveness checks loosely that the cluster makes progress: with no
 // faults from the start, and after faults end.
 func TestSimLiveness(t *testing.T) {
-	for _, opts := range [][]option{nil, {withPreVote, withCheckQuorum}} {
+	for _, opts := range [][]option{nil, {withPreVote, withCheckQuorum}, {withCheckQuorum, withLeaseReads}} {
 		worstCalm, worstHealed := 0, 0
 		for _, seed := range seeds() {
 			n := 3 + 2*int(seed%2)
@@ -604,6 +606,6 @@ func TestSimLiveness(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("prevote+checkquorum=%v: worst rounds to progress: %d without faults, %d after faults", opts != nil, worstCalm, worstHealed)
+		t.Logf("options %d: worst rounds to progress: %d without faults, %d after faults", len(opts), worstCalm, worstHealed)
 	}
 }

@@ -380,7 +380,12 @@ type Message struct {
 	// context is opaque data echoed by the answer: the ReadIndex request id in
 	// HEARTBEAT/HEARTBEAT_RESP and READ_INDEX/READ_INDEX_RESP. In VOTE it is
 	// "transfer" for an election started by TIMEOUT_NOW.
-	Context       []byte `protobuf:"bytes,12,opt,name=context,proto3" json:"context,omitempty"`
+	Context []byte `protobuf:"bytes,12,opt,name=context,proto3" json:"context,omitempty"`
+	// tick, in HEARTBEAT, is the leader's logical clock (ticks since it
+	// started) when it sent the heartbeat; HEARTBEAT_RESP echoes it. A leader
+	// serving lease-based reads learns from it how recently a quorum
+	// acknowledged it.
+	Tick          uint64 `protobuf:"varint,13,opt,name=tick,proto3" json:"tick,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -499,6 +504,13 @@ func (x *Message) GetContext() []byte {
 	return nil
 }
 
+func (x *Message) GetTick() uint64 {
+	if x != nil {
+		return x.Tick
+	}
+	return 0
+}
+
 var File_behaviors_raft_raftpb_raft_proto protoreflect.FileDescriptor
 
 const file_behaviors_raft_raftpb_raft_proto_rawDesc = "" +
@@ -512,7 +524,7 @@ const file_behaviors_raft_raftpb_raft_proto_rawDesc = "" +
 	"\tHardState\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x12\n" +
 	"\x04vote\x18\x02 \x01(\x04R\x04vote\x12\x16\n" +
-	"\x06commit\x18\x03 \x01(\x04R\x06commit\"\xee\x02\n" +
+	"\x06commit\x18\x03 \x01(\x04R\x06commit\"\x82\x03\n" +
 	"\aMessage\x124\n" +
 	"\x04type\x18\x01 \x01(\x0e2 .distributed.raft.v1.MessageTypeR\x04type\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
@@ -527,7 +539,8 @@ const file_behaviors_raft_raftpb_raft_proto_rawDesc = "" +
 	" \x01(\x04R\n" +
 	"rejectHint\x12#\n" +
 	"\rconflict_term\x18\v \x01(\x04R\fconflictTerm\x12\x18\n" +
-	"\acontext\x18\f \x01(\fR\acontext*>\n" +
+	"\acontext\x18\f \x01(\fR\acontext\x12\x12\n" +
+	"\x04tick\x18\r \x01(\x04R\x04tick*>\n" +
 	"\tEntryType\x12\x15\n" +
 	"\x11ENTRY_TYPE_NORMAL\x10\x00\x12\x1a\n" +
 	"\x16ENTRY_TYPE_CONF_CHANGE\x10\x01*\x92\x03\n" +
