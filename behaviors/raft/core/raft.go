@@ -98,10 +98,14 @@ type raft struct {
 	noLease bool
 	// ticks is the node's logical clock: ticks since it started.
 	ticks uint64
-	// startGuard makes a node that just started refuse votes for an
-	// election timeout, as if in a leader's lease: it may have promised
-	// that before it crashed.
-	startGuard bool
+	// heardLeader is the tick at which this node last heard from a leader
+	// of its term (valid if heardLeaderSet). With CheckQuorum the node
+	// refuses votes for an election timeout after that, whatever happens
+	// to its term or role meanwhile: a leader's lease relies on it. A node
+	// started with lease reads on counts its start as such a contact,
+	// since it may have made the promise before it crashed.
+	heardLeader    uint64
+	heardLeaderSet bool
 
 	electionElapsed  int
 	heartbeatElapsed int
@@ -160,7 +164,7 @@ func newRaft(c *Config) (*raft, error) {
 	}
 	r.becomeFollower(hs.Term, None)
 	r.vote = hs.Vote
-	r.startGuard = cfg.ReadOnlyLeaseBased
+	r.heardLeaderSet = cfg.ReadOnlyLeaseBased
 	r.logger.Infof("raft %d: started at term %d, vote %d, commit %d, last index %d, voters %v",
 		r.id, r.term, r.vote, lg.committed, lg.lastIndex(), r.voters)
 	return r, nil
@@ -210,7 +214,22 @@ func (r *raft) reset(term uint64) {
 	r.pendingReads = nil
 	r.transferee = None
 	r.noLease = false
-	r.startGuard = false
+}
+
+// heardFromLeader records contact with the leader of the current term.
+func (r *raft) heardFromLeader() {
+	r.heardLeader, r.heardLeaderSet = r.ticks, true
+}
+
+// inVoteLease reports whether this node promised, by hearing from a leader
+// less than an election timeout ago, not to vote for anyone else yet. A
+// leader is always in its own lease: CheckQuorum makes it step down when it
+// loses its quorum.
+func (r *raft) inVoteLease() bool {
+	if !r.checkQuorum {
+		return false
+	}
+	return r.role == Leader || (r.heardLeaderSet && r.ticks-r.heardLeader < uint64(r.electionTimeout))
 }
 
 func (r *raft) becomeFollower(term, lead uint64) {
@@ -310,9 +329,6 @@ func (r *raft) hup() {
 // tick advances the logical clock by one tick.
 func (r *raft) tick() {
 	r.ticks++
-	if r.startGuard && r.electionElapsed+1 >= r.electionTimeout {
-		r.startGuard = false
-	}
 	if r.role == Leader {
 		r.tickHeartbeat()
 		return
@@ -470,8 +486,7 @@ func (r *raft) step(m *raftpb.Message) error {
 			// With CheckQuorum, a node that heard from a leader within the
 			// election timeout does not help depose it (§6 of the thesis).
 			force := m.Type == msgVote && string(m.Context) == transferCtx
-			inLease := (r.lead != None || r.startGuard) && r.electionElapsed < r.electionTimeout
-			if !force && r.checkQuorum && inLease {
+			if !force && r.inVoteLease() {
 				r.logger.Debugf("raft %d: ignored %s from %d at term %d: leader %d is in lease", r.id, m.Type, m.From, m.Term, r.lead)
 				return nil
 			}
@@ -641,9 +656,11 @@ func (r *raft) stepCandidate(m *raftpb.Message) error {
 		return ErrProposalDropped
 	case msgApp:
 		r.becomeFollower(m.Term, m.From)
+		r.heardFromLeader()
 		r.handleAppend(m)
 	case msgHeartbeat:
 		r.becomeFollower(m.Term, m.From)
+		r.heardFromLeader()
 		r.handleHeartbeat(m)
 	case msgVoteResp, msgPreVoteResp:
 		if (m.Type == msgVoteResp) != (r.role == Candidate) {
@@ -678,10 +695,12 @@ func (r *raft) stepFollower(m *raftpb.Message) error {
 	case msgApp:
 		r.electionElapsed = 0
 		r.lead = m.From
+		r.heardFromLeader()
 		r.handleAppend(m)
 	case msgHeartbeat:
 		r.electionElapsed = 0
 		r.lead = m.From
+		r.heardFromLeader()
 		r.handleHeartbeat(m)
 	case msgReadIndexResp:
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
