@@ -115,5 +115,9 @@
 // cluster and crashes and restarts nodes, and checks Election Safety, Log
 // Matching, Leader Completeness, State Machine Safety and read
 // linearizability after every step. Run more seeds with
-// -raft.seeds=N, replay one with -raft.seed=S.
+// -raft.seeds=N, replay one with -raft.seed=S. Scenario scripts in testdata/
+// (run by TestScenarios with github.com/cockroachdb/datadriven) show the
+// messages exchanged in elections, PreVote, CheckQuorum, ReadIndex,
+// backtracking and leadership transfer; FuzzStep feeds arbitrary messages to
+// a leader and a follower.
 package core
