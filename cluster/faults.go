@@ -103,6 +103,9 @@ type Faults struct {
 	nextListener int
 
 	dropped, delayed, duplicated atomic.Uint64
+	// active is false while there is no rule at all: the common case,
+	// answered without taking the lock on every message.
+	active atomic.Bool
 }
 
 // NewFaults returns a Faults with no rules whose probabilistic verdicts come
@@ -279,7 +282,7 @@ func (f *Faults) Decide(from, to string) Verdict {
 // decide is Decide; withDuplicate false skips the duplicate rule, for
 // transports (streams) that cannot duplicate.
 func (f *Faults) decide(from, to string, withDuplicate bool) Verdict {
-	if f == nil || from == to {
+	if f == nil || from == to || !f.active.Load() {
 		return Verdict{}
 	}
 	f.mu.Lock()
@@ -386,6 +389,7 @@ func (f *Faults) OnChange(fn func(change string)) (remove func()) {
 
 func (f *Faults) changed(change string) {
 	f.mu.Lock()
+	f.active.Store(len(f.groups) > 0 || len(f.oneWay) > 0 || len(f.dropP) > 0 || len(f.dupP) > 0 || len(f.delay) > 0)
 	ids := make([]int, 0, len(f.listeners))
 	for id := range f.listeners {
 		ids = append(ids, id)

@@ -121,6 +121,7 @@ type Node struct {
 	state    int // 0 new, 1 started, 2 stopped
 	crashed  atomic.Bool
 	conns    connTracker
+	routes   sync.Map // remote address → *faultProcess
 
 	reconnectStop, reconnectDone chan struct{}
 	global                       *globalRegistry
@@ -241,9 +242,15 @@ func (n *Node) startRemote() error {
 	pr := n.sys.Protoactor().ProcessRegistry
 	inner := slices.Clone(pr.RemoteHandlers)
 	pr.RemoteHandlers = []pa.AddressResolver{func(pid *pa.PID) (pa.Process, bool) {
+		// One process per peer address, made once: protoactor resolves a
+		// PID on every send of a PID value it has not cached.
+		if p, ok := n.routes.Load(pid.Address); ok {
+			return p.(*faultProcess), true
+		}
 		for _, h := range inner {
 			if p, ok := h(pid); ok {
-				return &faultProcess{n: n, inner: p}, true
+				fp, _ := n.routes.LoadOrStore(pid.Address, &faultProcess{n: n, inner: p, addr: pid.Address})
+				return fp.(*faultProcess), true
 			}
 		}
 		return nil, false
@@ -252,6 +259,18 @@ func (n *Node) startRemote() error {
 		return fmt.Errorf("cluster: %s already registered", spawnerID)
 	}
 	return n.sys.SetMembership(n)
+}
+
+// shutdownRemote stops protoactor's transport. Its graceful shutdown can
+// panic ("send on closed channel" in the endpoint manager) when an inbound
+// connection has just closed; then it stops without the goodbyes.
+func shutdownRemote(r *remote.Remote, graceful bool) {
+	defer func() {
+		if p := recover(); p != nil && graceful {
+			shutdownRemote(r, false)
+		}
+	}()
+	r.Shutdown(graceful)
 }
 
 // startRemote turns protoactor's panic on a busy port into an error.
@@ -439,7 +458,7 @@ func (n *Node) teardown(graceful bool) {
 		n.reconnectStop = nil
 	}
 	if n.rem != nil {
-		n.rem.Shutdown(graceful)
+		shutdownRemote(n.rem, graceful)
 	}
 	n.conns.closeAll()
 	if n.ml != nil {
@@ -562,6 +581,9 @@ func (n *Node) memberEvent(mn *memberlist.Node, kind NodeEventKind) {
 	n.members[name] = &m
 	if m.RemoteAddress != "" {
 		n.byRemote[m.RemoteAddress] = name
+		if kind == NodeUp {
+			n.routes.Delete(m.RemoteAddress) // the address may now be another node's
+		}
 	}
 	n.byGossip[m.GossipAddress] = name
 	counts := map[MemberState]int{}
@@ -660,6 +682,11 @@ func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
 type faultProcess struct {
 	n     *Node
 	inner pa.Process
+	addr  string
+
+	mu   sync.Mutex
+	peer string             // node name, once known
+	sent prometheus.Counter // cluster_messages_sent_total{peer}
 }
 
 func (f *faultProcess) SendUserMessage(pid *pa.PID, m any) {
@@ -672,17 +699,42 @@ func (f *faultProcess) SendSystemMessage(pid *pa.PID, m any) {
 
 func (f *faultProcess) Stop(pid *pa.PID) { f.inner.Stop(pid) }
 
+// route returns the peer's name and sent counter, resolved once the address
+// is known to be a member.
+func (f *faultProcess) route() (string, prometheus.Counter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.peer == "" {
+		if name, ok := f.n.nameOfRemote(f.addr); ok {
+			f.peer = name
+			if f.n.metrics != nil {
+				f.sent = f.n.metrics.sent.WithLabelValues(name)
+			}
+		}
+	}
+	return f.peer, f.sent
+}
+
 func (n *Node) deliver(addr string, send func()) {
 	if n.crashed.Load() {
 		return
 	}
-	peer, known := n.nameOfRemote(addr)
-	if !known {
+	var peer string
+	var counter prometheus.Counter
+	if fp, ok := n.routes.Load(addr); ok {
+		peer, counter = fp.(*faultProcess).route()
+	} else if name, known := n.nameOfRemote(addr); known {
+		peer = name
+		if n.metrics != nil {
+			counter = n.metrics.sent.WithLabelValues(peer)
+		}
+	}
+	if peer == "" {
 		send()
 		return
 	}
-	if n.metrics != nil {
-		n.metrics.sent.WithLabelValues(peer).Inc()
+	if counter != nil {
+		counter.Inc()
 	}
 	v := n.faults.Decide(n.cfg.Name, peer)
 	switch {

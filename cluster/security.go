@@ -213,6 +213,13 @@ func remoteGRPCOptions(secret string, t TLSConfig, log *zap.Logger) (server []gr
 		return nil, nil, err
 	}
 	authServer, authDial := remoteAuth(secret, t.enabled(), log)
+	// Fixed flow-control windows turn off gRPC's bandwidth estimator, which
+	// otherwise sends a ping and its ack around nearly every message when
+	// one request is in flight (measured: 4.7 writes per round trip instead
+	// of 2.2, and 13% more remote round trips per second without it).
+	const window = 1 << 20
+	server = append(server, grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window))
+	dial = append(dial, grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
 	return append(server, authServer...), append(dial, authDial...), nil
 }
 
