@@ -1,9 +1,7 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,7 +108,7 @@ func expectEvents(t *testing.T, ch <-chan *NodeEvent, kind NodeEventKind, member
 // connection closing, a retry), which a zaptest logger would turn into a
 // panic; a buffer does not mind.
 func testLogger(t *testing.T) *zap.Logger {
-	buf := &logBuffer{}
+	buf := &syncBuffer{}
 	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
 	core := zapcore.NewCore(enc, zapcore.AddSync(buf), zap.WarnLevel)
 	t.Cleanup(func() {
@@ -119,21 +117,4 @@ func testLogger(t *testing.T) *zap.Logger {
 		}
 	})
 	return zap.New(core)
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -371,6 +371,7 @@ func (n *Node) Leave(ctx context.Context) error {
 	if !n.markStopped() {
 		return nil
 	}
+	n.stopReconnect()
 	err := n.sys.Shutdown(ctx)
 	if n.ml != nil {
 		// memberlist's leave notification does not tell a leave from a
@@ -450,13 +451,18 @@ func (n *Node) reconnectLoop() {
 	}
 }
 
-// teardown releases the transport, gossip and actor system.
-func (n *Node) teardown(graceful bool) {
+// stopReconnect ends the reconnect loop (a leaving node must not rejoin).
+func (n *Node) stopReconnect() {
 	if n.reconnectStop != nil {
 		close(n.reconnectStop)
 		<-n.reconnectDone
 		n.reconnectStop = nil
 	}
+}
+
+// teardown releases the transport, gossip and actor system.
+func (n *Node) teardown(graceful bool) {
+	n.stopReconnect()
 	if n.rem != nil {
 		shutdownRemote(n.rem, graceful)
 	}

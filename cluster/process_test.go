@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,27 +29,9 @@ type osNode struct {
 	cmd    *exec.Cmd
 	remote string // its actor transport address
 	gossip string
-	stderr *lockedBuffer
+	stderr *syncBuffer
 	exited chan struct{} // closed when Wait returned
 	err    error         // Wait's result, once exited is closed
-}
-
-// lockedBuffer collects a child's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // buildTestnode builds cmd internal/testnode into a temporary directory.
@@ -72,7 +53,7 @@ func buildTestnode(t *testing.T) string {
 // process is killed at the end of the test if it is still running.
 func startOSNode(t *testing.T, bin, name, secret string, seeds ...string) *osNode {
 	t.Helper()
-	n := &osNode{name: name, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	n := &osNode{name: name, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(bin, "--name", name, "--secret", secret, "--join", strings.Join(seeds, ","))
 	n.cmd.Stderr = n.stderr
 	stdout, err := n.cmd.StdoutPipe()
