@@ -675,7 +675,11 @@ func TestAuthRemoteEndToEnd(t *testing.T) {
 		mark := b.logMark()
 		c.send(t, b.addr, "intruder")
 		b.expectLogSince(t, mark, "cluster: rejected remote call", "cluster secret mismatch")
-		c.expectLog(t, "EndpointWriter failed to connect", "Unauthenticated", "cluster secret mismatch")
+		// Which stream call sees the refusal first is a race inside gRPC: a
+		// Send that loses it returns io.EOF instead of the status, so the
+		// intruder's log names the refusal only sometimes. That the status
+		// says why is checked by the raw-client subtests above.
+		c.expectLog(t, "EndpointWriter failed to connect")
 		// The intruder's only connection was refused; the next message b
 		// receives is a's.
 		expectDelivery(t, a, b, "after intruder")
