@@ -337,6 +337,9 @@ func (s *System) exitRemote(pid, from *PID, reason Reason, untrappable bool) err
 func (s *System) Stop(ctx context.Context, pid *PID) error {
 	p := s.local(pid)
 	if p == nil {
+		if pid != nil && !s.isLocal(pid) {
+			return fmt.Errorf("actor: Stop waits for local actors only; %s is on another node: use Exit (or Kill) and a monitor", pid)
+		}
 		return &DeadActorError{PID: pid}
 	}
 	p.exit(Shutdown)
