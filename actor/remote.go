@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
@@ -41,10 +42,24 @@ type Membership interface {
 	Reachable(address string) bool
 }
 
+// RemoteSender is implemented by a Membership that also carries messages to
+// other nodes (the cluster layer, which applies its fault rules and counts
+// traffic per peer). Without it, messages go through protoactor's process
+// registry, which resolves the PID on every send.
+type RemoteSender interface {
+	SendRemote(target *pa.PID, msg proto.Message, sender *pa.PID)
+}
+
+// membershipBox holds the installed Membership for lock-free reads.
+type membershipBox struct {
+	m      Membership
+	sender RemoteSender
+}
+
 // remoteState is the system's bookkeeping for remote traffic.
 type remoteState struct {
 	mu         sync.Mutex
-	membership Membership
+	membership atomic.Pointer[membershipBox]
 	asks       map[string]map[*askProc]struct{} // pending remote Asks by node address
 	askSeq     uint64
 	installed  bool
@@ -56,7 +71,9 @@ type remoteState struct {
 func (s *System) SetMembership(m Membership) error {
 	s.remote.mu.Lock()
 	defer s.remote.mu.Unlock()
-	s.remote.membership = m
+	box := &membershipBox{m: m}
+	box.sender, _ = m.(RemoteSender)
+	s.remote.membership.Store(box)
 	if s.remote.installed {
 		return nil
 	}
@@ -69,10 +86,8 @@ func (s *System) SetMembership(m Membership) error {
 
 // reachable reports whether a node can be reached (true without membership).
 func (s *System) reachable(address string) bool {
-	s.remote.mu.Lock()
-	m := s.remote.membership
-	s.remote.mu.Unlock()
-	return m == nil || m.Reachable(address)
+	box := s.remote.membership.Load()
+	return box == nil || box.m == nil || box.m.Reachable(address)
 }
 
 // toWire converts a message for another node: this package's Down, Exit and
@@ -143,8 +158,16 @@ func (s *System) sendRemote(pid *PID, msg any) {
 		s.log.Warn("message dropped", zap.Stringer("to", pid), zap.Error(err))
 		return
 	}
+	var senderRaw *pa.PID
 	if sender != nil {
-		s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: sender.raw})
+		senderRaw = sender.raw
+	}
+	if box := s.remote.membership.Load(); box != nil && box.sender != nil {
+		box.sender.SendRemote(pid.raw, wire, senderRaw)
+		return
+	}
+	if senderRaw != nil {
+		s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: senderRaw})
 		return
 	}
 	s.ps.Root.Send(pid.fresh(), wire)

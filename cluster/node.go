@@ -244,13 +244,15 @@ func (n *Node) startRemote() error {
 	pr.RemoteHandlers = []pa.AddressResolver{func(pid *pa.PID) (pa.Process, bool) {
 		// One process per peer address, made once: protoactor resolves a
 		// PID on every send of a PID value it has not cached.
-		if p, ok := n.routes.Load(pid.Address); ok {
-			return p.(*faultProcess), true
+		if v, ok := n.routes.Load(pid.Address); ok && v.(*faultProcess).transport() != nil {
+			return v.(*faultProcess), true
 		}
 		for _, h := range inner {
 			if p, ok := h(pid); ok {
-				fp, _ := n.routes.LoadOrStore(pid.Address, &faultProcess{n: n, inner: p, addr: pid.Address})
-				return fp.(*faultProcess), true
+				v, _ := n.routes.LoadOrStore(pid.Address, &faultProcess{n: n, addr: pid.Address})
+				fp := v.(*faultProcess)
+				fp.setTransport(p)
+				return fp, true
 			}
 		}
 		return nil, false
@@ -686,39 +688,63 @@ func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
 
 // faultProcess applies the fault rules to actor messages leaving the node.
 type faultProcess struct {
-	n     *Node
-	inner pa.Process
-	addr  string
+	n    *Node
+	addr string
 
-	mu   sync.Mutex
-	peer string             // node name, once known
+	resolved atomic.Pointer[peerRoute] // set once the address is a known member
+
+	mu    sync.Mutex
+	inner pa.Process // protoactor's remote process for addr, once resolved
+}
+
+// peerRoute is what a route knows once its address is a member.
+type peerRoute struct {
+	peer string
 	sent prometheus.Counter // cluster_messages_sent_total{peer}
 }
 
 func (f *faultProcess) SendUserMessage(pid *pa.PID, m any) {
-	f.n.deliver(pid.Address, func() { f.inner.SendUserMessage(pid, m) })
+	inner := f.transport()
+	f.n.deliver(pid.Address, func() { inner.SendUserMessage(pid, m) })
 }
 
 func (f *faultProcess) SendSystemMessage(pid *pa.PID, m any) {
-	f.n.deliver(pid.Address, func() { f.inner.SendSystemMessage(pid, m) })
+	inner := f.transport()
+	f.n.deliver(pid.Address, func() { inner.SendSystemMessage(pid, m) })
 }
 
-func (f *faultProcess) Stop(pid *pa.PID) { f.inner.Stop(pid) }
+func (f *faultProcess) Stop(pid *pa.PID) { f.transport().Stop(pid) }
+
+func (f *faultProcess) transport() pa.Process {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inner
+}
+
+func (f *faultProcess) setTransport(p pa.Process) {
+	f.mu.Lock()
+	if f.inner == nil {
+		f.inner = p
+	}
+	f.mu.Unlock()
+}
 
 // route returns the peer's name and sent counter, resolved once the address
 // is known to be a member.
 func (f *faultProcess) route() (string, prometheus.Counter) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.peer == "" {
-		if name, ok := f.n.nameOfRemote(f.addr); ok {
-			f.peer = name
-			if f.n.metrics != nil {
-				f.sent = f.n.metrics.sent.WithLabelValues(name)
-			}
-		}
+	if r := f.resolved.Load(); r != nil {
+		return r.peer, r.sent
 	}
-	return f.peer, f.sent
+	name, ok := f.n.nameOfRemote(f.addr)
+	if !ok {
+		return "", nil
+	}
+	r := &peerRoute{peer: name}
+	if f.n.metrics != nil {
+		r.sent = f.n.metrics.sent.WithLabelValues(name)
+	}
+	f.resolved.Store(r)
+	return r.peer, r.sent
 }
 
 func (n *Node) deliver(addr string, send func()) {
@@ -946,4 +972,41 @@ func (c *countingStream) RecvMsg(m any) error {
 		}
 	}
 	return err
+}
+
+// SendRemote implements actor.RemoteSender: the direct path for actor
+// messages to other nodes, through the peer's route (its fault rules and
+// counter) to protoactor's transport, without resolving the PID in
+// protoactor's registry on every send.
+func (n *Node) SendRemote(target *pa.PID, msg proto.Message, sender *pa.PID) {
+	if n.crashed.Load() {
+		return
+	}
+	var fp *faultProcess
+	if v, ok := n.routes.Load(target.Address); ok {
+		fp = v.(*faultProcess)
+	} else {
+		v, _ := n.routes.LoadOrStore(target.Address, &faultProcess{n: n, addr: target.Address})
+		fp = v.(*faultProcess)
+	}
+	peer, counter := fp.route()
+	if peer == "" {
+		n.rem.SendMessage(target, nil, msg, sender, -1)
+		return
+	}
+	if counter != nil {
+		counter.Inc()
+	}
+	v := n.faults.Decide(n.cfg.Name, peer)
+	switch {
+	case v.Drop:
+		return
+	case v.Delay > 0:
+		time.AfterFunc(v.Delay, func() { n.rem.SendMessage(target, nil, msg, sender, -1) })
+	default:
+		n.rem.SendMessage(target, nil, msg, sender, -1)
+	}
+	if v.Duplicate {
+		n.rem.SendMessage(target, nil, msg, sender, -1)
+	}
 }
