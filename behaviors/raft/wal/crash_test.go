@@ -18,7 +18,9 @@ import (
 
 const crashDirEnv = "WAL_CRASH_CHILD_DIR"
 
-func crashData(i uint64) []byte { return []byte(fmt.Sprintf("crash entry %d %s", i, strings.Repeat("x", int(i%50)))) }
+func crashData(i uint64) []byte {
+	return []byte(fmt.Sprintf("crash entry %d %s", i, strings.Repeat("x", int(i%50))))
+}
 
 // TestCrashChild is the child process of TestKillNineLosesNoSyncedEntry: it
 // appends batches, syncs each, and prints the last synced index after every
