@@ -18,7 +18,9 @@
 //
 //	length  uint32, little endian: payload bytes (at most MaxRecordSize, 64 MiB)
 //	crc     uint32, little endian: CRC-32C (Castagnoli) of type and payload
-//	type    byte: 1 = raftpb.Entry, 2 = raftpb.HardState
+//	type    byte: 1 = raftpb.Entry, 2 = raftpb.HardState,
+//	        3 = compaction (a raftpb.Entry carrying the index and term of
+//	        the last compacted entry)
 //	payload protobuf encoding of the entry or hard state
 //
 // Log indices start at 1. Records are replayed in order: a hard state
@@ -61,7 +63,19 @@
 // If a Save or Sync fails, the state of the files is unknown: close the WAL
 // and Open it again, which recovers what is on disk.
 //
-// Compaction (removing segments below a snapshot) is not implemented yet,
-// like snapshots in the core: FirstIndex is always 1 and the whole log is
-// kept in memory.
+// # Compaction
+//
+// Compact(index), called once a snapshot covering index is durable, writes
+// and syncs a compaction record, drops the entries up to index from memory
+// and removes the oldest segments that no longer hold anything the log
+// needs: whole segments only, so entries just below the new FirstIndex can
+// stay on disk until a later Compact. Every entry at or after a segment's
+// first index was written in that segment or a later one, so a segment can
+// go once a later segment starts at or before index+1. Segments are removed
+// oldest first; a crash part-way leaves a log that Open still replays
+// correctly, and Open fails (ErrCorrupt) if the first remaining segment does
+// not start at index 1 and no compaction record gives the term of the entry
+// before it.
+//
+// The whole uncompacted log is kept in memory, like core.MemoryStorage.
 package wal

@@ -35,6 +35,9 @@ const headerSize = 9
 const (
 	recEntry     byte = 1
 	recHardState byte = 2
+	// recCompact marks a compaction: its payload is an Entry whose Index
+	// and Term are those of the last compacted entry.
+	recCompact byte = 3
 )
 
 const segmentExt = ".wal"
@@ -46,6 +49,11 @@ var ErrCorrupt = errors.New("wal: corrupt log")
 
 // ErrClosed is returned by operations on a closed WAL.
 var ErrClosed = errors.New("wal: closed")
+
+type segInfo struct {
+	path  string
+	first uint64
+}
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -92,9 +100,15 @@ type WAL struct {
 	fdirty   bool   // the active segment has writes not yet fsynced
 	closed   bool
 
-	hs   *raftpb.HardState
-	ents []*raftpb.Entry // ents[i] has index i+1
-	buf  []byte
+	hs       *raftpb.HardState
+	base     uint64          // index of the last compacted entry (0 if none)
+	baseTerm uint64          // its term
+	ents     []*raftpb.Entry // ents[i] has index base+1+i
+	buf      []byte
+	segs     []segInfo // live segments, oldest first; the last is active
+
+	// Replay state.
+	baseKnown bool
 
 	rec Recovery
 }
@@ -118,10 +132,20 @@ func Open(dir string, opts Options) (*WAL, error) {
 		return nil, err
 	}
 	for i, name := range names {
+		_, first, _ := parseSegmentName(name)
+		path := filepath.Join(dir, name)
+		if i == 0 {
+			w.base = first - 1
+			w.baseKnown = first == 1
+		}
 		last := i == len(names)-1
-		if err := w.replay(filepath.Join(dir, name), last); err != nil {
+		if err := w.replay(path, last); err != nil {
 			return nil, err
 		}
+		w.segs = append(w.segs, segInfo{path: path, first: first})
+	}
+	if len(names) > 0 && !w.baseKnown {
+		return nil, fmt.Errorf("%w: %s: no compaction record gives the term of index %d", ErrCorrupt, dir, w.base)
 	}
 	w.rec.Segments = len(names)
 	if len(names) == 0 {
@@ -212,7 +236,7 @@ func parseRecord(data []byte, off int64) (typ byte, payload []byte, n int64, err
 	if length > MaxRecordSize {
 		return 0, nil, 0, fmt.Errorf("record length %d exceeds limit %d", length, MaxRecordSize)
 	}
-	if typ != recEntry && typ != recHardState {
+	if typ != recEntry && typ != recHardState && typ != recCompact {
 		return 0, nil, 0, fmt.Errorf("unknown record type %d", typ)
 	}
 	if int64(len(rest)-headerSize) < int64(length) {
@@ -245,6 +269,8 @@ func decode(typ byte, payload []byte) error {
 		return proto.Unmarshal(payload, &raftpb.Entry{})
 	case recHardState:
 		return proto.Unmarshal(payload, &raftpb.HardState{})
+	case recCompact:
+		return proto.Unmarshal(payload, &raftpb.Entry{})
 	}
 	return fmt.Errorf("unknown record type %d", typ)
 }
@@ -292,17 +318,40 @@ func (w *WAL) apply(typ byte, payload []byte) error {
 		if err := proto.Unmarshal(payload, e); err != nil {
 			return err
 		}
-		last := uint64(len(w.ents))
+		last := w.base + uint64(len(w.ents))
 		if e.Index == 0 || e.Index > last+1 {
 			return fmt.Errorf("%w: entry index %d after last index %d", ErrCorrupt, e.Index, last)
 		}
-		w.ents = append(w.ents[:e.Index-1], e)
+		if e.Index <= w.base {
+			// The first segments were removed by a compaction: this entry
+			// replaced everything from its index on, so the replayed log
+			// restarts here (a later compaction record fixes the base).
+			w.ents = append(w.ents[:0], e)
+			w.base, w.baseKnown = e.Index-1, e.Index == 1
+			w.baseTerm = 0
+			return nil
+		}
+		w.ents = append(w.ents[:e.Index-w.base-1], e)
 	case recHardState:
 		hs := &raftpb.HardState{}
 		if err := proto.Unmarshal(payload, hs); err != nil {
 			return err
 		}
 		w.hs = hs
+	case recCompact:
+		m := &raftpb.Entry{}
+		if err := proto.Unmarshal(payload, m); err != nil {
+			return err
+		}
+		if m.Index < w.base {
+			return nil // an older compaction
+		}
+		last := w.base + uint64(len(w.ents))
+		if m.Index > last {
+			return fmt.Errorf("%w: compaction at index %d after last index %d", ErrCorrupt, m.Index, last)
+		}
+		w.ents = append([]*raftpb.Entry(nil), w.ents[m.Index-w.base:]...)
+		w.base, w.baseTerm, w.baseKnown = m.Index, m.Term, true
 	}
 	return nil
 }
@@ -321,6 +370,7 @@ func (w *WAL) newSegment(firstIndex uint64) error {
 	}
 	w.f, w.fpath, w.fsize = f, path, 0
 	w.dirDirty = true
+	w.segs = append(w.segs, segInfo{path: path, first: firstIndex})
 	return nil
 }
 
@@ -406,8 +456,12 @@ func (w *WAL) Save(hs *raftpb.HardState, entries []*raftpb.Entry) error {
 	}
 	if len(entries) > 0 {
 		first := entries[0].Index
-		if first == 0 || first > uint64(len(w.ents))+1 {
-			return fmt.Errorf("wal: entry index %d out of range [1, %d]", first, len(w.ents)+1)
+		last := w.base + uint64(len(w.ents))
+		if first <= w.base && first != 0 {
+			return fmt.Errorf("wal: entry index %d: %w", first, core.ErrCompacted)
+		}
+		if first == 0 || first > last+1 {
+			return fmt.Errorf("wal: entry index %d out of range [%d, %d]", first, w.base+1, last+1)
 		}
 		for i, e := range entries {
 			if e.Index != first+uint64(i) {
@@ -425,7 +479,7 @@ func (w *WAL) Save(hs *raftpb.HardState, entries []*raftpb.Entry) error {
 		}
 	}
 	if hs != nil {
-		if err := w.maybeRoll(headerSize+proto.Size(hs), uint64(len(w.ents))+1); err != nil {
+		if err := w.maybeRoll(headerSize+proto.Size(hs), w.base+uint64(len(w.ents))+1); err != nil {
 			return err
 		}
 		if err := w.appendRecord(recHardState, hs); err != nil {
@@ -436,7 +490,7 @@ func (w *WAL) Save(hs *raftpb.HardState, entries []*raftpb.Entry) error {
 		return err
 	}
 	if len(entries) > 0 {
-		w.ents = append(w.ents[:entries[0].Index-1], entries...)
+		w.ents = append(w.ents[:entries[0].Index-w.base-1], entries...)
 	}
 	if hs != nil {
 		w.hs = hs
@@ -541,16 +595,16 @@ func (w *WAL) InitialState() (*raftpb.HardState, error) { return w.HardState(), 
 func (w *WAL) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if lo < 1 {
+	if lo <= w.base {
 		return nil, core.ErrCompacted
 	}
-	if hi > uint64(len(w.ents))+1 {
+	if hi > w.base+uint64(len(w.ents))+1 {
 		return nil, core.ErrUnavailable
 	}
 	if lo >= hi {
 		return nil, nil
 	}
-	src := w.ents[lo-1 : hi-1]
+	src := w.ents[lo-w.base-1 : hi-w.base-1]
 	size := uint64(len(src[0].Data)) + 24
 	n := 1
 	for ; n < len(src); n++ {
@@ -562,25 +616,97 @@ func (w *WAL) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	return append([]*raftpb.Entry(nil), src[:n]...), nil
 }
 
-// Term implements core.Storage. Term(0) is 0.
+// Term implements core.Storage, for i in [FirstIndex()-1, LastIndex()].
+// Term(0) is 0.
 func (w *WAL) Term(i uint64) (uint64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if i == 0 {
-		return 0, nil
+	if i < w.base {
+		return 0, core.ErrCompacted
 	}
-	if i > uint64(len(w.ents)) {
+	if i == w.base {
+		return w.baseTerm, nil
+	}
+	if i > w.base+uint64(len(w.ents)) {
 		return 0, core.ErrUnavailable
 	}
-	return w.ents[i-1].Term, nil
+	return w.ents[i-w.base-1].Term, nil
 }
 
 // LastIndex implements core.Storage.
 func (w *WAL) LastIndex() (uint64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return uint64(len(w.ents)), nil
+	return w.base + uint64(len(w.ents)), nil
 }
 
-// FirstIndex implements core.Storage; it is always 1 (no compaction).
-func (w *WAL) FirstIndex() (uint64, error) { return 1, nil }
+// FirstIndex implements core.Storage: 1, or the index after the last
+// Compact.
+func (w *WAL) FirstIndex() (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.base + 1, nil
+}
+
+// Compact discards the log up to and including index, which must be in
+// [FirstIndex(), LastIndex()] and covered by a snapshot the caller has made
+// durable: afterwards FirstIndex is index+1 and Term(index) still answers.
+// It writes and syncs a compaction record, then removes the oldest segment
+// files that are no longer needed (whole segments only, so some entries
+// before index may stay on disk until a later Compact), then syncs the
+// directory. A crash at any point leaves a log that Open recovers.
+func (w *WAL) Compact(index uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	last := w.base + uint64(len(w.ents))
+	if index <= w.base {
+		return core.ErrCompacted
+	}
+	if index > last {
+		return core.ErrUnavailable
+	}
+	term := w.ents[index-w.base-1].Term
+	w.buf = w.buf[:0]
+	m := &raftpb.Entry{Index: index, Term: term}
+	if err := w.maybeRoll(headerSize+proto.Size(m), last+1); err != nil {
+		return err
+	}
+	if err := w.appendRecord(recCompact, m); err != nil {
+		return err
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.syncLocked(); err != nil {
+		return err
+	}
+	w.ents = append([]*raftpb.Entry(nil), w.ents[index-w.base:]...)
+	w.base, w.baseTerm = index, term
+
+	// Every entry at or after segs[k].first in the log was written in
+	// segment k or later, so segments before the last k with
+	// first <= index+1 hold nothing the log still needs. Remove them oldest
+	// first: any prefix removed still replays correctly.
+	k := 0
+	for j := len(w.segs) - 1; j > 0; j-- {
+		if w.segs[j].first <= index+1 {
+			k = j
+			break
+		}
+	}
+	if k == 0 {
+		return nil
+	}
+	for j := 0; j < k; j++ {
+		if err := os.Remove(w.segs[j].path); err != nil {
+			w.segs = w.segs[j:]
+			return fmt.Errorf("wal: remove %s: %w", w.segs[0].path, err)
+		}
+	}
+	w.segs = append([]segInfo(nil), w.segs[k:]...)
+	w.dirDirty = true
+	return w.syncLocked()
+}
