@@ -99,6 +99,7 @@ type WAL struct {
 	dirDirty bool   // a segment was created since the last directory fsync
 	fdirty   bool   // the active segment has writes not yet fsynced
 	closed   bool
+	err      error // first write or fsync failure; the WAL refuses writes after it
 
 	hs       *raftpb.HardState
 	base     uint64          // index of the last compacted entry (0 if none)
@@ -374,6 +375,15 @@ func (w *WAL) newSegment(firstIndex uint64) error {
 	return nil
 }
 
+// fail records the first write failure: after it the files are in an
+// unknown state, and the WAL must be closed and opened again.
+func (w *WAL) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	return err
+}
+
 // appendRecord frames msg into w.buf.
 func (w *WAL) appendRecord(typ byte, msg proto.Message) error {
 	start := len(w.buf)
@@ -406,7 +416,7 @@ func (w *WAL) flush() error {
 	w.fdirty = true
 	w.buf = w.buf[:0]
 	if err != nil {
-		return fmt.Errorf("wal: write %s at offset %d: %w", w.fpath, w.fsize, err)
+		return w.fail(fmt.Errorf("wal: write %s at offset %d: %w", w.fpath, w.fsize, err))
 	}
 	return nil
 }
@@ -425,10 +435,10 @@ func (w *WAL) maybeRoll(recSize int, firstIndex uint64) error {
 		return err
 	}
 	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("wal: close %s: %w", w.fpath, err)
+		return w.fail(fmt.Errorf("wal: close %s: %w", w.fpath, err))
 	}
 	if err := w.newSegment(firstIndex); err != nil {
-		return err
+		return w.fail(err)
 	}
 	// Each segment starts with the current hard state, so the latest one
 	// never lives only in an older segment.
@@ -454,6 +464,9 @@ func (w *WAL) Save(hs *raftpb.HardState, entries []*raftpb.Entry) error {
 	if w.closed {
 		return ErrClosed
 	}
+	if w.err != nil {
+		return w.err
+	}
 	if len(entries) > 0 {
 		first := entries[0].Index
 		last := w.base + uint64(len(w.ents))
@@ -466,6 +479,9 @@ func (w *WAL) Save(hs *raftpb.HardState, entries []*raftpb.Entry) error {
 		for i, e := range entries {
 			if e.Index != first+uint64(i) {
 				return fmt.Errorf("wal: entries not contiguous: index %d at position %d, want %d", e.Index, i, first+uint64(i))
+			}
+			if n := proto.Size(e); n > MaxRecordSize {
+				return fmt.Errorf("wal: entry %d of %d bytes exceeds limit %d", e.Index, n, MaxRecordSize)
 			}
 		}
 	}
@@ -507,6 +523,9 @@ func (w *WAL) Sync() error {
 	if w.closed {
 		return ErrClosed
 	}
+	if w.err != nil {
+		return w.err
+	}
 	return w.syncLocked()
 }
 
@@ -531,7 +550,7 @@ func (w *WAL) syncLocked() error {
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("wal: fsync dir %s: %w", w.dir, err)
+		return w.fail(fmt.Errorf("wal: fsync dir %s: %w", w.dir, err))
 	}
 	w.dirDirty = false
 	if w.opts.OnSync != nil {
@@ -545,7 +564,7 @@ func (w *WAL) syncFile() error {
 		return nil
 	}
 	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("wal: fsync %s at size %d: %w", w.fpath, w.fsize, err)
+		return w.fail(fmt.Errorf("wal: fsync %s at size %d: %w", w.fpath, w.fsize, err))
 	}
 	w.fdirty = false
 	if w.opts.OnSync != nil {
@@ -562,7 +581,10 @@ func (w *WAL) Close() error {
 		return nil
 	}
 	w.closed = true
-	err := w.syncLocked()
+	err := w.err
+	if err == nil {
+		err = w.syncLocked()
+	}
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("wal: close %s: %w", w.fpath, cerr)
 	}
@@ -660,6 +682,9 @@ func (w *WAL) Compact(index uint64) error {
 	defer w.mu.Unlock()
 	if w.closed {
 		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
 	}
 	last := w.base + uint64(len(w.ents))
 	if index <= w.base {

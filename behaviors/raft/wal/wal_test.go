@@ -460,3 +460,25 @@ func TestCoreStorageContract(t *testing.T) {
 		t.Fatalf("Entries with room for two = %d entries", len(got))
 	}
 }
+
+func TestWriteFailureIsSticky(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	if err := w.SaveSync(nil, ents(1, 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	w.f.Close() // make the next write fail
+	err := w.Save(nil, ents(1, 4, 4))
+	if err == nil || !containsStr(err.Error(), w.fpath) {
+		t.Fatalf("Save on a closed file = %v, want an error naming %s", err, w.fpath)
+	}
+	if err2 := w.Save(nil, ents(1, 4, 4)); err2 != err {
+		t.Fatalf("second Save = %v, want the first failure %v", err2, err)
+	}
+	if err2 := w.Sync(); err2 != err {
+		t.Fatalf("Sync = %v, want the first failure", err2)
+	}
+	if last, _ := w.LastIndex(); last != 3 {
+		t.Fatalf("LastIndex = %d", last)
+	}
+	w.Close()
+}
