@@ -84,6 +84,9 @@ func TestKillNineLosesNoSyncedEntry(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		child := cmd.Process
+		// Kill the child if a check below fails before the planned kill.
+		t.Cleanup(func() { _ = child.Kill() })
 		killAfter := 20 + rng.Intn(300) // synced batches before the kill
 		var acked uint64
 		sc := bufio.NewScanner(out)

@@ -36,14 +36,17 @@
 // a partial payload, or bytes whose CRC does not match. If the bad record is
 // in the last segment and no valid record follows it, the segment is cut at
 // the start of that record (and synced), and Recovery reports the bytes
-// dropped. Those bytes were never acknowledged by a Sync, so dropping them
-// loses nothing the node promised. Anything else is corruption: a bad record
+// dropped. After a crash those bytes are a write that no Sync acknowledged,
+// so dropping them loses nothing the node promised (damage to a synced last
+// record looks the same and is treated the same). Anything else is corruption: a bad record
 // followed by a valid one, a bad record in an earlier segment (earlier
 // segments are synced before the next is started, so they cannot be torn),
 // or an index gap. Open then fails with an error wrapping ErrCorrupt that
-// names the file and offset; it never skips a record. Record lengths are
-// bounded, so no file content can make Open panic or allocate without
-// bound.
+// names the file and offset; it never skips a record. The rule is
+// conservative: a file system that, after a power failure, shows later
+// unsynced blocks but not earlier ones makes Open report corruption rather
+// than guess. Record lengths are bounded, so no file content can make Open
+// panic or allocate without bound.
 //
 // # Durability
 //

@@ -482,3 +482,58 @@ func TestWriteFailureIsSticky(t *testing.T) {
 	}
 	w.Close()
 }
+
+func TestConcurrentReadersAndWriter(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{SegmentSize: 1024})
+	defer w.Close()
+	done := make(chan struct{})
+	errc := make(chan error, 2)
+	for r := 0; r < 2; r++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errc <- nil
+					return
+				default:
+				}
+				last, _ := w.LastIndex()
+				if last == 0 {
+					continue
+				}
+				got, err := w.Entries(1, last+1, ^uint64(0))
+				if err != nil {
+					errc <- err
+					return
+				}
+				for i, e := range got {
+					if e.Index != uint64(i+1) {
+						errc <- fmt.Errorf("entry at %d has index %d", i+1, e.Index)
+						return
+					}
+				}
+				if _, err := w.Term(last); err != nil {
+					errc <- err
+					return
+				}
+				_ = w.HardState()
+			}
+		}()
+	}
+	for i := uint64(1); i <= 300; i += 3 {
+		if err := w.Save(&raftpb.HardState{Term: 1, Commit: i}, ents(1, i, i+2)); err != nil {
+			t.Fatal(err)
+		}
+		if i%30 == 1 {
+			if err := w.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	for r := 0; r < 2; r++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
