@@ -214,7 +214,10 @@ func listSegments(dir string) ([]string, error) {
 	var names []string
 	for _, de := range des {
 		if de.Type().IsRegular() {
-			if _, _, ok := parseSegmentName(de.Name()); ok {
+			if _, first, ok := parseSegmentName(de.Name()); ok {
+				if first == 0 {
+					return nil, fmt.Errorf("%w: %s: segment name gives first index 0", ErrCorrupt, filepath.Join(dir, de.Name()))
+				}
 				names = append(names, de.Name())
 			}
 		}

@@ -537,3 +537,13 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 		}
 	}
 }
+
+func TestSegmentNamedIndexZeroIsError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, segmentName(0, 0)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	}
+}
