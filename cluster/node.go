@@ -748,27 +748,7 @@ func (f *faultProcess) route() (string, prometheus.Counter) {
 }
 
 func (n *Node) deliver(addr string, send func()) {
-	if n.crashed.Load() {
-		return
-	}
-	var peer string
-	var counter prometheus.Counter
-	if fp, ok := n.routes.Load(addr); ok {
-		peer, counter = fp.(*faultProcess).route()
-	} else if name, known := n.nameOfRemote(addr); known {
-		peer = name
-		if n.metrics != nil {
-			counter = n.metrics.sent.WithLabelValues(peer)
-		}
-	}
-	if peer == "" {
-		send()
-		return
-	}
-	if counter != nil {
-		counter.Inc()
-	}
-	v := n.faults.Decide(n.cfg.Name, peer)
+	v := n.routeFor(addr).verdict()
 	switch {
 	case v.Drop:
 		return
@@ -780,6 +760,32 @@ func (n *Node) deliver(addr string, send func()) {
 	if v.Duplicate {
 		send()
 	}
+}
+
+// routeFor returns the route of a peer address, made on first use.
+func (n *Node) routeFor(addr string) *faultProcess {
+	if v, ok := n.routes.Load(addr); ok {
+		return v.(*faultProcess)
+	}
+	v, _ := n.routes.LoadOrStore(addr, &faultProcess{n: n, addr: addr})
+	return v.(*faultProcess)
+}
+
+// verdict counts a message to this route's peer and decides its fate by
+// the fault rules. Nothing leaves a crashed node; a peer that is not (yet)
+// a member is not faulted.
+func (f *faultProcess) verdict() Verdict {
+	if f.n.crashed.Load() {
+		return Verdict{Drop: true}
+	}
+	peer, counter := f.route()
+	if peer == "" {
+		return Verdict{}
+	}
+	if counter != nil {
+		counter.Inc()
+	}
+	return f.n.faults.Decide(f.n.cfg.Name, peer)
 }
 
 // RegisterKind makes a kind of actor spawnable on this node by other nodes
@@ -979,25 +985,8 @@ func (c *countingStream) RecvMsg(m any) error {
 // counter) to protoactor's transport, without resolving the PID in
 // protoactor's registry on every send.
 func (n *Node) SendRemote(target *pa.PID, msg proto.Message, sender *pa.PID) {
-	if n.crashed.Load() {
-		return
-	}
-	var fp *faultProcess
-	if v, ok := n.routes.Load(target.Address); ok {
-		fp = v.(*faultProcess)
-	} else {
-		v, _ := n.routes.LoadOrStore(target.Address, &faultProcess{n: n, addr: target.Address})
-		fp = v.(*faultProcess)
-	}
-	peer, counter := fp.route()
-	if peer == "" {
-		n.rem.SendMessage(target, nil, msg, sender, -1)
-		return
-	}
-	if counter != nil {
-		counter.Inc()
-	}
-	v := n.faults.Decide(n.cfg.Name, peer)
+	// deliver's switch, without its closure on the common path.
+	v := n.routeFor(target.Address).verdict()
 	switch {
 	case v.Drop:
 		return
