@@ -47,7 +47,8 @@ func (r *registry) lookup(name string) (*process, bool) {
 }
 
 // Register binds name to a live local actor. A name maps to one actor; an
-// actor may have several names. Names are freed when the actor dies.
+// actor may have several names. Names are freed when the actor dies. Other
+// nodes (and this one) reach the holder of a name through NamedPID.
 func (s *System) Register(name string, pid *PID) error {
 	if err := validName(name); err != nil {
 		return err
@@ -69,6 +70,7 @@ func (s *System) Register(name string, pid *PID) error {
 		s.names.unregisterIf(name, p)
 		return &DeadActorError{PID: pid}
 	}
+	s.exposeName(name)
 	return nil
 }
 

@@ -199,3 +199,35 @@ func recv(t *testing.T, ch <-chan any) any {
 		return nil
 	}
 }
+
+// TestNamedPIDRemote: another node reaches a registered name, also after
+// the holder was replaced.
+func TestNamedPIDRemote(t *testing.T) {
+	a, _ := remoteSystem(t)
+	b, _ := remoteSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	named := actor.NamedPID(b.Address(), "svc")
+	for i := range 2 {
+		pid, err := b.Spawn(remoteEcho())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Register("svc", pid); err != nil {
+			t.Fatal(err)
+		}
+		got, err := actor.Ask[*wrapperspb.StringValue](ctx, a, named, wrapperspb.String("hi"))
+		if err != nil || got.GetValue() != "echo hi" {
+			t.Fatalf("incarnation %d: %v %v", i, got, err)
+		}
+		if err := b.Kill(pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.WaitExit(ctx, pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := actor.Ask[*wrapperspb.StringValue](ctx, a, named, wrapperspb.String("x")); !errors.Is(err, actor.ErrDeadActor) {
+			t.Fatalf("ask after the holder died: %v, want ErrDeadActor", err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,6 +264,12 @@ func (s *System) local(pid *PID) *process {
 		return p
 	}
 	if !s.isLocal(pid) {
+		return nil
+	}
+	if name, ok := strings.CutPrefix(pid.raw.Id, namedPrefix); ok {
+		if p, ok := s.names.lookup(name); ok {
+			return p
+		}
 		return nil
 	}
 	if v, ok := s.procs.Load(pid.raw.Id); ok {
