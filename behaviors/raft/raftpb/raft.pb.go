@@ -40,8 +40,9 @@ const (
 	// ENTRY_TYPE_NORMAL carries an application command in data. An empty
 	// normal entry is the no-op a new leader appends to commit its term.
 	EntryType_ENTRY_TYPE_NORMAL EntryType = 0
-	// ENTRY_TYPE_CONF_CHANGE carries a membership change. Reserved: the core
-	// does not yet emit or interpret it.
+	// ENTRY_TYPE_CONF_CHANGE carries a membership change: data is an encoded
+	// ConfChange. The application hands it to RawNode.ApplyConfChange when
+	// the entry is applied.
 	EntryType_ENTRY_TYPE_CONF_CHANGE EntryType = 1
 )
 
@@ -130,8 +131,17 @@ const (
 	// The vote requests of that election carry context "transfer", so that
 	// voters answer them even while they hear from the current leader.
 	MessageType_MESSAGE_TYPE_TIMEOUT_NOW MessageType = 12
-	// MESSAGE_TYPE_SNAP is InstallSnapshot. Reserved: not yet emitted.
+	// MESSAGE_TYPE_SNAP is one chunk of InstallSnapshot: snapshot holds the
+	// snapshot's metadata, snap_offset the position of snap_data in the
+	// snapshot's data, and snap_done marks the last chunk. The leader sends
+	// the next chunk when the previous one is acknowledged.
 	MessageType_MESSAGE_TYPE_SNAP MessageType = 13
+	// MESSAGE_TYPE_SNAP_RESP acknowledges chunks: index is the snapshot's
+	// index and snap_offset the number of bytes the follower holds so far,
+	// where the next chunk must start. reject says the chunk did not fit
+	// (a gap): the leader resends from snap_offset. Once the last chunk is in,
+	// the follower restores the snapshot and answers with an APP_RESP instead.
+	MessageType_MESSAGE_TYPE_SNAP_RESP MessageType = 14
 )
 
 // Enum value maps for MessageType.
@@ -151,6 +161,7 @@ var (
 		11: "MESSAGE_TYPE_READ_INDEX_RESP",
 		12: "MESSAGE_TYPE_TIMEOUT_NOW",
 		13: "MESSAGE_TYPE_SNAP",
+		14: "MESSAGE_TYPE_SNAP_RESP",
 	}
 	MessageType_value = map[string]int32{
 		"MESSAGE_TYPE_UNSPECIFIED":     0,
@@ -167,6 +178,7 @@ var (
 		"MESSAGE_TYPE_READ_INDEX_RESP": 11,
 		"MESSAGE_TYPE_TIMEOUT_NOW":     12,
 		"MESSAGE_TYPE_SNAP":            13,
+		"MESSAGE_TYPE_SNAP_RESP":       14,
 	}
 )
 
@@ -195,6 +207,119 @@ func (x MessageType) Number() protoreflect.EnumNumber {
 // Deprecated: Use MessageType.Descriptor instead.
 func (MessageType) EnumDescriptor() ([]byte, []int) {
 	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{1}
+}
+
+// ConfChangeType names one membership change.
+type ConfChangeType int32
+
+const (
+	// CONF_CHANGE_TYPE_ADD_NODE adds a voter, or promotes a learner to voter.
+	ConfChangeType_CONF_CHANGE_TYPE_ADD_NODE ConfChangeType = 0
+	// CONF_CHANGE_TYPE_REMOVE_NODE removes a voter or a learner.
+	ConfChangeType_CONF_CHANGE_TYPE_REMOVE_NODE ConfChangeType = 1
+	// CONF_CHANGE_TYPE_ADD_LEARNER_NODE adds a learner, or demotes a voter to
+	// learner.
+	ConfChangeType_CONF_CHANGE_TYPE_ADD_LEARNER_NODE ConfChangeType = 2
+)
+
+// Enum value maps for ConfChangeType.
+var (
+	ConfChangeType_name = map[int32]string{
+		0: "CONF_CHANGE_TYPE_ADD_NODE",
+		1: "CONF_CHANGE_TYPE_REMOVE_NODE",
+		2: "CONF_CHANGE_TYPE_ADD_LEARNER_NODE",
+	}
+	ConfChangeType_value = map[string]int32{
+		"CONF_CHANGE_TYPE_ADD_NODE":         0,
+		"CONF_CHANGE_TYPE_REMOVE_NODE":      1,
+		"CONF_CHANGE_TYPE_ADD_LEARNER_NODE": 2,
+	}
+)
+
+func (x ConfChangeType) Enum() *ConfChangeType {
+	p := new(ConfChangeType)
+	*p = x
+	return p
+}
+
+func (x ConfChangeType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConfChangeType) Descriptor() protoreflect.EnumDescriptor {
+	return file_behaviors_raft_raftpb_raft_proto_enumTypes[2].Descriptor()
+}
+
+func (ConfChangeType) Type() protoreflect.EnumType {
+	return &file_behaviors_raft_raftpb_raft_proto_enumTypes[2]
+}
+
+func (x ConfChangeType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConfChangeType.Descriptor instead.
+func (ConfChangeType) EnumDescriptor() ([]byte, []int) {
+	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{2}
+}
+
+// ConfChangeTransition says how a ConfChange moves between configurations.
+type ConfChangeTransition int32
+
+const (
+	// CONF_CHANGE_TRANSITION_AUTO: a single change that adds or removes at
+	// most one voter is applied directly (single-server change, thesis §4.1);
+	// anything else goes through a joint configuration that is left
+	// automatically.
+	ConfChangeTransition_CONF_CHANGE_TRANSITION_AUTO ConfChangeTransition = 0
+	// CONF_CHANGE_TRANSITION_JOINT_IMPLICIT always uses a joint
+	// configuration, left automatically.
+	ConfChangeTransition_CONF_CHANGE_TRANSITION_JOINT_IMPLICIT ConfChangeTransition = 1
+	// CONF_CHANGE_TRANSITION_JOINT_EXPLICIT always uses a joint
+	// configuration, which the application leaves by proposing an empty
+	// ConfChange.
+	ConfChangeTransition_CONF_CHANGE_TRANSITION_JOINT_EXPLICIT ConfChangeTransition = 2
+)
+
+// Enum value maps for ConfChangeTransition.
+var (
+	ConfChangeTransition_name = map[int32]string{
+		0: "CONF_CHANGE_TRANSITION_AUTO",
+		1: "CONF_CHANGE_TRANSITION_JOINT_IMPLICIT",
+		2: "CONF_CHANGE_TRANSITION_JOINT_EXPLICIT",
+	}
+	ConfChangeTransition_value = map[string]int32{
+		"CONF_CHANGE_TRANSITION_AUTO":           0,
+		"CONF_CHANGE_TRANSITION_JOINT_IMPLICIT": 1,
+		"CONF_CHANGE_TRANSITION_JOINT_EXPLICIT": 2,
+	}
+)
+
+func (x ConfChangeTransition) Enum() *ConfChangeTransition {
+	p := new(ConfChangeTransition)
+	*p = x
+	return p
+}
+
+func (x ConfChangeTransition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConfChangeTransition) Descriptor() protoreflect.EnumDescriptor {
+	return file_behaviors_raft_raftpb_raft_proto_enumTypes[3].Descriptor()
+}
+
+func (ConfChangeTransition) Type() protoreflect.EnumType {
+	return &file_behaviors_raft_raftpb_raft_proto_enumTypes[3]
+}
+
+func (x ConfChangeTransition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConfChangeTransition.Descriptor instead.
+func (ConfChangeTransition) EnumDescriptor() ([]byte, []int) {
+	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{3}
 }
 
 // Entry is one slot of the replicated log.
@@ -385,7 +510,18 @@ type Message struct {
 	// started) when it sent the heartbeat; HEARTBEAT_RESP echoes it. A leader
 	// serving lease-based reads learns from it how recently a quorum
 	// acknowledged it.
-	Tick          uint64 `protobuf:"varint,13,opt,name=tick,proto3" json:"tick,omitempty"`
+	Tick uint64 `protobuf:"varint,13,opt,name=tick,proto3" json:"tick,omitempty"`
+	// snapshot, in SNAP, is the metadata of the snapshot being installed.
+	// Every chunk carries it, so a follower can tell chunks of different
+	// snapshots apart. data is left empty: the bytes travel in snap_data.
+	Snapshot *Snapshot `protobuf:"bytes,14,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// snap_offset, in SNAP, is the offset of snap_data within the snapshot's
+	// data; in SNAP_RESP, the number of bytes the follower has assembled.
+	SnapOffset uint64 `protobuf:"varint,15,opt,name=snap_offset,json=snapOffset,proto3" json:"snap_offset,omitempty"`
+	// snap_data, in SNAP, is one chunk of the snapshot's data.
+	SnapData []byte `protobuf:"bytes,16,opt,name=snap_data,json=snapData,proto3" json:"snap_data,omitempty"`
+	// snap_done, in SNAP, marks the chunk that ends the snapshot's data.
+	SnapDone      bool `protobuf:"varint,17,opt,name=snap_done,json=snapDone,proto3" json:"snap_done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +647,364 @@ func (x *Message) GetTick() uint64 {
 	return 0
 }
 
+func (x *Message) GetSnapshot() *Snapshot {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+func (x *Message) GetSnapOffset() uint64 {
+	if x != nil {
+		return x.SnapOffset
+	}
+	return 0
+}
+
+func (x *Message) GetSnapData() []byte {
+	if x != nil {
+		return x.SnapData
+	}
+	return nil
+}
+
+func (x *Message) GetSnapDone() bool {
+	if x != nil {
+		return x.SnapDone
+	}
+	return false
+}
+
+// ConfState is a cluster configuration: who votes and who only learns.
+// During joint consensus (Raft thesis §4.3) decisions need a majority of
+// voters and, separately, a majority of voters_outgoing.
+type ConfState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// voters are the voting members (of the incoming configuration, while
+	// joint).
+	Voters []uint64 `protobuf:"varint,1,rep,packed,name=voters,proto3" json:"voters,omitempty"`
+	// learners receive the log but never vote or count towards a quorum.
+	Learners []uint64 `protobuf:"varint,2,rep,packed,name=learners,proto3" json:"learners,omitempty"`
+	// voters_outgoing are the voters of the outgoing configuration while the
+	// cluster is in a joint configuration; empty otherwise.
+	VotersOutgoing []uint64 `protobuf:"varint,3,rep,packed,name=voters_outgoing,json=votersOutgoing,proto3" json:"voters_outgoing,omitempty"`
+	// learners_next are voters of the outgoing configuration that become
+	// learners when the joint configuration is left.
+	LearnersNext []uint64 `protobuf:"varint,4,rep,packed,name=learners_next,json=learnersNext,proto3" json:"learners_next,omitempty"`
+	// auto_leave says the joint configuration is left automatically: the
+	// leader proposes the leaving change as soon as the entering one is
+	// applied.
+	AutoLeave     bool `protobuf:"varint,5,opt,name=auto_leave,json=autoLeave,proto3" json:"auto_leave,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfState) Reset() {
+	*x = ConfState{}
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfState) ProtoMessage() {}
+
+func (x *ConfState) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfState.ProtoReflect.Descriptor instead.
+func (*ConfState) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ConfState) GetVoters() []uint64 {
+	if x != nil {
+		return x.Voters
+	}
+	return nil
+}
+
+func (x *ConfState) GetLearners() []uint64 {
+	if x != nil {
+		return x.Learners
+	}
+	return nil
+}
+
+func (x *ConfState) GetVotersOutgoing() []uint64 {
+	if x != nil {
+		return x.VotersOutgoing
+	}
+	return nil
+}
+
+func (x *ConfState) GetLearnersNext() []uint64 {
+	if x != nil {
+		return x.LearnersNext
+	}
+	return nil
+}
+
+func (x *ConfState) GetAutoLeave() bool {
+	if x != nil {
+		return x.AutoLeave
+	}
+	return false
+}
+
+// SnapshotMetadata says which log prefix a snapshot replaces.
+type SnapshotMetadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// conf_state is the configuration in effect at index.
+	ConfState *ConfState `protobuf:"bytes,1,opt,name=conf_state,json=confState,proto3" json:"conf_state,omitempty"`
+	// index is the last log index the snapshot covers.
+	Index uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// term is the term of the entry at index.
+	Term          uint64 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotMetadata) Reset() {
+	*x = SnapshotMetadata{}
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotMetadata) ProtoMessage() {}
+
+func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotMetadata.ProtoReflect.Descriptor instead.
+func (*SnapshotMetadata) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SnapshotMetadata) GetConfState() *ConfState {
+	if x != nil {
+		return x.ConfState
+	}
+	return nil
+}
+
+func (x *SnapshotMetadata) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotMetadata) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+// Snapshot is the state machine's state after applying the log up to
+// metadata.index; it replaces that prefix of the log.
+type Snapshot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// data is the application's encoding of its state; opaque to the core.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// metadata locates the snapshot in the log.
+	Metadata      *SnapshotMetadata `protobuf:"bytes,2,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snapshot) Reset() {
+	*x = Snapshot{}
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snapshot) ProtoMessage() {}
+
+func (x *Snapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
+func (*Snapshot) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Snapshot) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Snapshot) GetMetadata() *SnapshotMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// ConfChangeSingle is one change to one node.
+type ConfChangeSingle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is the change.
+	Type ConfChangeType `protobuf:"varint,1,opt,name=type,proto3,enum=distributed.raft.v1.ConfChangeType" json:"type,omitempty"`
+	// node_id is the node changed (never 0).
+	NodeId        uint64 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfChangeSingle) Reset() {
+	*x = ConfChangeSingle{}
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfChangeSingle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfChangeSingle) ProtoMessage() {}
+
+func (x *ConfChangeSingle) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfChangeSingle.ProtoReflect.Descriptor instead.
+func (*ConfChangeSingle) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ConfChangeSingle) GetType() ConfChangeType {
+	if x != nil {
+		return x.Type
+	}
+	return ConfChangeType_CONF_CHANGE_TYPE_ADD_NODE
+}
+
+func (x *ConfChangeSingle) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+// ConfChange is a membership change, carried by an ENTRY_TYPE_CONF_CHANGE
+// entry. A ConfChange without changes leaves a joint configuration.
+type ConfChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// transition selects single-server or joint consensus.
+	Transition ConfChangeTransition `protobuf:"varint,1,opt,name=transition,proto3,enum=distributed.raft.v1.ConfChangeTransition" json:"transition,omitempty"`
+	// changes are applied together.
+	Changes []*ConfChangeSingle `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	// context is opaque to the core (the application may put the new node's
+	// address here, for instance).
+	Context       []byte `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfChange) Reset() {
+	*x = ConfChange{}
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfChange) ProtoMessage() {}
+
+func (x *ConfChange) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_raftpb_raft_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfChange.ProtoReflect.Descriptor instead.
+func (*ConfChange) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_raftpb_raft_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ConfChange) GetTransition() ConfChangeTransition {
+	if x != nil {
+		return x.Transition
+	}
+	return ConfChangeTransition_CONF_CHANGE_TRANSITION_AUTO
+}
+
+func (x *ConfChange) GetChanges() []*ConfChangeSingle {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ConfChange) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 var File_behaviors_raft_raftpb_raft_proto protoreflect.FileDescriptor
 
 const file_behaviors_raft_raftpb_raft_proto_rawDesc = "" +
@@ -524,7 +1018,7 @@ const file_behaviors_raft_raftpb_raft_proto_rawDesc = "" +
 	"\tHardState\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x12\n" +
 	"\x04vote\x18\x02 \x01(\x04R\x04vote\x12\x16\n" +
-	"\x06commit\x18\x03 \x01(\x04R\x06commit\"\x82\x03\n" +
+	"\x06commit\x18\x03 \x01(\x04R\x06commit\"\x98\x04\n" +
 	"\aMessage\x124\n" +
 	"\x04type\x18\x01 \x01(\x0e2 .distributed.raft.v1.MessageTypeR\x04type\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
@@ -540,10 +1034,40 @@ const file_behaviors_raft_raftpb_raft_proto_rawDesc = "" +
 	"rejectHint\x12#\n" +
 	"\rconflict_term\x18\v \x01(\x04R\fconflictTerm\x12\x18\n" +
 	"\acontext\x18\f \x01(\fR\acontext\x12\x12\n" +
-	"\x04tick\x18\r \x01(\x04R\x04tick*>\n" +
+	"\x04tick\x18\r \x01(\x04R\x04tick\x129\n" +
+	"\bsnapshot\x18\x0e \x01(\v2\x1d.distributed.raft.v1.SnapshotR\bsnapshot\x12\x1f\n" +
+	"\vsnap_offset\x18\x0f \x01(\x04R\n" +
+	"snapOffset\x12\x1b\n" +
+	"\tsnap_data\x18\x10 \x01(\fR\bsnapData\x12\x1b\n" +
+	"\tsnap_done\x18\x11 \x01(\bR\bsnapDone\"\xac\x01\n" +
+	"\tConfState\x12\x16\n" +
+	"\x06voters\x18\x01 \x03(\x04R\x06voters\x12\x1a\n" +
+	"\blearners\x18\x02 \x03(\x04R\blearners\x12'\n" +
+	"\x0fvoters_outgoing\x18\x03 \x03(\x04R\x0evotersOutgoing\x12#\n" +
+	"\rlearners_next\x18\x04 \x03(\x04R\flearnersNext\x12\x1d\n" +
+	"\n" +
+	"auto_leave\x18\x05 \x01(\bR\tautoLeave\"{\n" +
+	"\x10SnapshotMetadata\x12=\n" +
+	"\n" +
+	"conf_state\x18\x01 \x01(\v2\x1e.distributed.raft.v1.ConfStateR\tconfState\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\"a\n" +
+	"\bSnapshot\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12A\n" +
+	"\bmetadata\x18\x02 \x01(\v2%.distributed.raft.v1.SnapshotMetadataR\bmetadata\"d\n" +
+	"\x10ConfChangeSingle\x127\n" +
+	"\x04type\x18\x01 \x01(\x0e2#.distributed.raft.v1.ConfChangeTypeR\x04type\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"\xb2\x01\n" +
+	"\n" +
+	"ConfChange\x12I\n" +
+	"\n" +
+	"transition\x18\x01 \x01(\x0e2).distributed.raft.v1.ConfChangeTransitionR\n" +
+	"transition\x12?\n" +
+	"\achanges\x18\x02 \x03(\v2%.distributed.raft.v1.ConfChangeSingleR\achanges\x12\x18\n" +
+	"\acontext\x18\x03 \x01(\fR\acontext*>\n" +
 	"\tEntryType\x12\x15\n" +
 	"\x11ENTRY_TYPE_NORMAL\x10\x00\x12\x1a\n" +
-	"\x16ENTRY_TYPE_CONF_CHANGE\x10\x01*\x92\x03\n" +
+	"\x16ENTRY_TYPE_CONF_CHANGE\x10\x01*\xae\x03\n" +
 	"\vMessageType\x12\x1c\n" +
 	"\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MESSAGE_TYPE_VOTE\x10\x01\x12\x1a\n" +
@@ -559,7 +1083,16 @@ const file_behaviors_raft_raftpb_raft_proto_rawDesc = "" +
 	"\x12 \n" +
 	"\x1cMESSAGE_TYPE_READ_INDEX_RESP\x10\v\x12\x1c\n" +
 	"\x18MESSAGE_TYPE_TIMEOUT_NOW\x10\f\x12\x15\n" +
-	"\x11MESSAGE_TYPE_SNAP\x10\rBDZBgithub.com/distributed-go/distributed/behaviors/raft/raftpb;raftpbb\x06proto3"
+	"\x11MESSAGE_TYPE_SNAP\x10\r\x12\x1a\n" +
+	"\x16MESSAGE_TYPE_SNAP_RESP\x10\x0e*x\n" +
+	"\x0eConfChangeType\x12\x1d\n" +
+	"\x19CONF_CHANGE_TYPE_ADD_NODE\x10\x00\x12 \n" +
+	"\x1cCONF_CHANGE_TYPE_REMOVE_NODE\x10\x01\x12%\n" +
+	"!CONF_CHANGE_TYPE_ADD_LEARNER_NODE\x10\x02*\x8d\x01\n" +
+	"\x14ConfChangeTransition\x12\x1f\n" +
+	"\x1bCONF_CHANGE_TRANSITION_AUTO\x10\x00\x12)\n" +
+	"%CONF_CHANGE_TRANSITION_JOINT_IMPLICIT\x10\x01\x12)\n" +
+	"%CONF_CHANGE_TRANSITION_JOINT_EXPLICIT\x10\x02BDZBgithub.com/distributed-go/distributed/behaviors/raft/raftpb;raftpbb\x06proto3"
 
 var (
 	file_behaviors_raft_raftpb_raft_proto_rawDescOnce sync.Once
@@ -573,24 +1106,37 @@ func file_behaviors_raft_raftpb_raft_proto_rawDescGZIP() []byte {
 	return file_behaviors_raft_raftpb_raft_proto_rawDescData
 }
 
-var file_behaviors_raft_raftpb_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_behaviors_raft_raftpb_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_behaviors_raft_raftpb_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_behaviors_raft_raftpb_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_behaviors_raft_raftpb_raft_proto_goTypes = []any{
-	(EntryType)(0),    // 0: distributed.raft.v1.EntryType
-	(MessageType)(0),  // 1: distributed.raft.v1.MessageType
-	(*Entry)(nil),     // 2: distributed.raft.v1.Entry
-	(*HardState)(nil), // 3: distributed.raft.v1.HardState
-	(*Message)(nil),   // 4: distributed.raft.v1.Message
+	(EntryType)(0),            // 0: distributed.raft.v1.EntryType
+	(MessageType)(0),          // 1: distributed.raft.v1.MessageType
+	(ConfChangeType)(0),       // 2: distributed.raft.v1.ConfChangeType
+	(ConfChangeTransition)(0), // 3: distributed.raft.v1.ConfChangeTransition
+	(*Entry)(nil),             // 4: distributed.raft.v1.Entry
+	(*HardState)(nil),         // 5: distributed.raft.v1.HardState
+	(*Message)(nil),           // 6: distributed.raft.v1.Message
+	(*ConfState)(nil),         // 7: distributed.raft.v1.ConfState
+	(*SnapshotMetadata)(nil),  // 8: distributed.raft.v1.SnapshotMetadata
+	(*Snapshot)(nil),          // 9: distributed.raft.v1.Snapshot
+	(*ConfChangeSingle)(nil),  // 10: distributed.raft.v1.ConfChangeSingle
+	(*ConfChange)(nil),        // 11: distributed.raft.v1.ConfChange
 }
 var file_behaviors_raft_raftpb_raft_proto_depIdxs = []int32{
-	0, // 0: distributed.raft.v1.Entry.type:type_name -> distributed.raft.v1.EntryType
-	1, // 1: distributed.raft.v1.Message.type:type_name -> distributed.raft.v1.MessageType
-	2, // 2: distributed.raft.v1.Message.entries:type_name -> distributed.raft.v1.Entry
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: distributed.raft.v1.Entry.type:type_name -> distributed.raft.v1.EntryType
+	1,  // 1: distributed.raft.v1.Message.type:type_name -> distributed.raft.v1.MessageType
+	4,  // 2: distributed.raft.v1.Message.entries:type_name -> distributed.raft.v1.Entry
+	9,  // 3: distributed.raft.v1.Message.snapshot:type_name -> distributed.raft.v1.Snapshot
+	7,  // 4: distributed.raft.v1.SnapshotMetadata.conf_state:type_name -> distributed.raft.v1.ConfState
+	8,  // 5: distributed.raft.v1.Snapshot.metadata:type_name -> distributed.raft.v1.SnapshotMetadata
+	2,  // 6: distributed.raft.v1.ConfChangeSingle.type:type_name -> distributed.raft.v1.ConfChangeType
+	3,  // 7: distributed.raft.v1.ConfChange.transition:type_name -> distributed.raft.v1.ConfChangeTransition
+	10, // 8: distributed.raft.v1.ConfChange.changes:type_name -> distributed.raft.v1.ConfChangeSingle
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_behaviors_raft_raftpb_raft_proto_init() }
@@ -603,8 +1149,8 @@ func file_behaviors_raft_raftpb_raft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_behaviors_raft_raftpb_raft_proto_rawDesc), len(file_behaviors_raft_raftpb_raft_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   3,
+			NumEnums:      4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
