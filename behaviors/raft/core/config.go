@@ -21,6 +21,9 @@ const (
 	DefaultMaxSizePerMsg = 1 << 20
 	// DefaultMaxInflightMsgs is the default Config.MaxInflightMsgs.
 	DefaultMaxInflightMsgs = 256
+	// DefaultMaxSnapshotChunkSize is the default Config.MaxSnapshotChunkSize
+	// (1 MiB).
+	DefaultMaxSnapshotChunkSize = 1 << 20
 )
 
 // Config configures one Raft node. Zero values of the tunables mean their
@@ -29,9 +32,14 @@ type Config struct {
 	// ID is this node's id. Required, never 0 (0 is None).
 	ID uint64
 
-	// Peers are the ids of the initial voting members, this node included.
-	// Membership changes are not implemented yet, so the same list must be
-	// given on every start, restarts included.
+	// Peers are the voters the cluster was bootstrapped with: the
+	// configuration at log index 0. Give every node of a cluster the same
+	// list, on every start; a node added later by a membership change is
+	// given it too (its own id then absent) and learns the later changes
+	// from the log. When Storage holds a snapshot, its configuration
+	// replaces Peers, which may then be empty. Changes after the bootstrap
+	// (or after the snapshot) are re-applied from the log by the
+	// application, through ApplyConfChange.
 	Peers []uint64
 
 	// Storage is the read-only view of the persisted log and hard state.
@@ -78,6 +86,12 @@ type Config struct {
 	// message; one entry is always sent even if larger. It also bounds the
 	// bytes of committed entries in one Ready. Default 1 MiB.
 	MaxSizePerMsg uint64
+
+	// MaxSnapshotChunkSize bounds the snapshot data carried by one
+	// InstallSnapshot (SNAP) message. A leader sends a snapshot in chunks of
+	// at most this size, at most snapshotWindow of them unacknowledged.
+	// Default 1 MiB.
+	MaxSnapshotChunkSize uint64
 
 	// MaxInflightMsgs bounds how many append messages a leader keeps in
 	// flight to one follower while replicating optimistically. Default 256.
@@ -139,11 +153,7 @@ func (c *Config) Validate() error {
 	if d.Storage == nil {
 		return bad("Storage", "is required")
 	}
-	if len(d.Peers) == 0 {
-		return bad("Peers", "must list the initial voters, this node included")
-	}
 	seen := make(map[uint64]bool, len(d.Peers))
-	self := false
 	for _, p := range d.Peers {
 		if p == None {
 			return bad("Peers", "contains 0 (0 means no node)")
@@ -152,10 +162,6 @@ func (c *Config) Validate() error {
 			return bad("Peers", "lists %d twice", p)
 		}
 		seen[p] = true
-		self = self || p == d.ID
-	}
-	if !self {
-		return bad("Peers", "must include this node's ID %d", d.ID)
 	}
 	if d.HeartbeatTick <= 0 {
 		return bad("HeartbeatTick", "must be positive, got %d", d.HeartbeatTick)
@@ -188,6 +194,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxInflightMsgs == 0 {
 		d.MaxInflightMsgs = DefaultMaxInflightMsgs
+	}
+	if d.MaxSnapshotChunkSize == 0 {
+		d.MaxSnapshotChunkSize = DefaultMaxSnapshotChunkSize
 	}
 	if d.RandSeed == 0 {
 		d.RandSeed = d.ID*0x9E3779B97F4A7C15 + 1

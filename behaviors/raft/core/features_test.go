@@ -19,8 +19,9 @@ func TestConfigValidate(t *testing.T) {
 		{Config{ID: 1, Peers: []uint64{1, 2, 3}, Storage: st, ElectionTick: 20, HeartbeatTick: 2}, ""},
 		{Config{Peers: []uint64{1}, Storage: st}, "ID"},
 		{Config{ID: 1, Peers: []uint64{1}}, "Storage"},
-		{Config{ID: 1, Storage: st}, "Peers"},
-		{Config{ID: 1, Peers: []uint64{2, 3}, Storage: st}, "Peers"},
+		// A node added to a running cluster is given the bootstrap voters,
+		// without itself.
+		{Config{ID: 4, Peers: []uint64{1, 2, 3}, Storage: st}, ""},
 		{Config{ID: 1, Peers: []uint64{1, 1}, Storage: st}, "Peers"},
 		{Config{ID: 1, Peers: []uint64{1, 0}, Storage: st}, "Peers"},
 		{Config{ID: 1, Peers: []uint64{1}, Storage: st, HeartbeatTick: -1}, "HeartbeatTick"},

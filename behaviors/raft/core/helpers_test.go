@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Message type names for tests.
@@ -25,7 +26,12 @@ type node struct {
 	id      uint64
 	rn      *RawNode
 	st      *MemoryStorage
+	peers   []uint64 // the bootstrap voters it was started with
 	applied []*raftpb.Entry
+	// confs are the configurations ApplyConfChange returned, in order.
+	confs []*raftpb.ConfState
+	// snaps are the snapshots it restored from its leader.
+	snaps []*raftpb.Snapshot
 	reads   []ReadState
 }
 
@@ -66,7 +72,7 @@ func startNode(t testing.TB, id uint64, peers []uint64, st *MemoryStorage, opts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &node{id: id, rn: rn, st: st}
+	return &node{id: id, rn: rn, st: st, peers: peers}
 }
 
 // handle processes every pending Ready as a careful caller would and
@@ -76,6 +82,12 @@ func (n *node) handle(t testing.TB) []*raftpb.Message {
 	var msgs []*raftpb.Message
 	for n.rn.HasReady() {
 		rd := n.rn.Ready()
+		if rd.Snapshot != nil {
+			if err := n.st.ApplySnapshot(rd.Snapshot); err != nil {
+				t.Fatalf("node %d: apply snapshot: %v", n.id, err)
+			}
+			n.snaps = append(n.snaps, rd.Snapshot)
+		}
 		if rd.HardState != nil {
 			n.st.SetHardState(rd.HardState)
 		}
@@ -83,6 +95,19 @@ func (n *node) handle(t testing.TB) []*raftpb.Message {
 			t.Fatalf("node %d: append: %v", n.id, err)
 		}
 		msgs = append(msgs, rd.Messages...)
+		for _, e := range rd.CommittedEntries {
+			if e.Type == raftpb.EntryType_ENTRY_TYPE_CONF_CHANGE {
+				cc := &raftpb.ConfChange{}
+				if err := proto.Unmarshal(e.Data, cc); err != nil {
+					t.Fatalf("node %d: conf change at %d: %v", n.id, e.Index, err)
+				}
+				cs, err := n.rn.ApplyConfChange(cc)
+				if err != nil {
+					t.Fatalf("node %d: apply conf change at %d: %v", n.id, e.Index, err)
+				}
+				n.confs = append(n.confs, cs)
+			}
+		}
 		n.applied = append(n.applied, rd.CommittedEntries...)
 		n.reads = append(n.reads, rd.ReadStates...)
 		n.rn.Advance(rd)
@@ -216,7 +241,7 @@ func (n *node) elect(t testing.TB, acked bool) []*raftpb.Message {
 	n.rn.Campaign()
 	n.handle(t)
 	term := n.status().Term
-	for _, v := range n.rn.r.voters {
+	for _, v := range n.rn.r.cfg.voterIDs() {
 		if v != n.id && n.status().Role != Leader {
 			n.step(t, &raftpb.Message{Type: MsgVoteResp, From: v, To: n.id, Term: term})
 		}
@@ -227,7 +252,7 @@ func (n *node) elect(t testing.TB, acked bool) []*raftpb.Message {
 	msgs := n.handle(t)
 	if acked {
 		last := n.status().LastIndex
-		for _, v := range n.rn.r.voters {
+		for _, v := range n.rn.r.cfg.voterIDs() {
 			if v != n.id {
 				n.step(t, &raftpb.Message{Type: MsgAppResp, From: v, To: n.id, Term: term, Index: last})
 			}
@@ -276,6 +301,6 @@ func ids(n int) []uint64 {
 // restart rebuilds node id from what it persisted, as after a crash.
 func (nw *network) restart(id uint64, opts ...option) {
 	old := nw.nodes[id]
-	n := startNode(nw.t, id, old.rn.r.voters, old.st, opts...)
+	n := startNode(nw.t, id, old.peers, old.st, opts...)
 	nw.nodes[id] = n
 }

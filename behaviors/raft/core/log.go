@@ -15,8 +15,14 @@ import (
 // The unstable part may start at or below the storage's last index: a
 // follower that must replace a conflicting suffix keeps the replacement in
 // unstable until the caller has overwritten it in storage.
+//
+// A follower that restores a snapshot from its leader keeps it in snap
+// until the caller has persisted it; meanwhile the storage is stale, the
+// log starts after the snapshot and every entry is unstable.
 type raftLog struct {
 	storage Storage
+	// snap is a snapshot received from the leader and not yet persisted.
+	snap *raftpb.Snapshot
 	// unstable holds entries from offset on that are not yet persisted.
 	unstable []*raftpb.Entry
 	offset   uint64
@@ -41,6 +47,9 @@ func newLog(s Storage, logger Logger) (*raftLog, error) {
 }
 
 func (l *raftLog) firstIndex() uint64 {
+	if l.snap != nil {
+		return l.snap.Metadata.Index + 1
+	}
 	i, err := l.storage.FirstIndex()
 	if err != nil {
 		panic(fmt.Sprintf("raft: storage FirstIndex: %v", err))
@@ -51,6 +60,9 @@ func (l *raftLog) firstIndex() uint64 {
 func (l *raftLog) lastIndex() uint64 {
 	if n := len(l.unstable); n > 0 {
 		return l.offset + uint64(n) - 1
+	}
+	if l.snap != nil {
+		return l.snap.Metadata.Index
 	}
 	i, err := l.storage.LastIndex()
 	if err != nil {
@@ -71,7 +83,41 @@ func (l *raftLog) term(i uint64) (uint64, error) {
 	if i > l.lastIndex() {
 		return 0, ErrUnavailable
 	}
+	if l.snap != nil {
+		switch md := l.snap.Metadata; {
+		case i == md.Index:
+			return md.Term, nil
+		case i < md.Index:
+			return 0, ErrCompacted
+		}
+	}
 	return l.storage.Term(i)
+}
+
+// snapshot returns the snapshot a leader sends to a follower that needs
+// compacted entries.
+func (l *raftLog) snapshot() (*raftpb.Snapshot, error) {
+	if l.snap != nil {
+		return l.snap, nil
+	}
+	return l.storage.Snapshot()
+}
+
+// restore replaces the log with the snapshot s, which covers committed
+// entries beyond the commit index.
+func (l *raftLog) restore(s *raftpb.Snapshot) {
+	l.committed = s.Metadata.Index
+	l.snap = s
+	l.unstable = nil
+	l.offset = s.Metadata.Index + 1
+}
+
+// stableSnapTo forgets the pending snapshot once the caller has persisted
+// it.
+func (l *raftLog) stableSnapTo(i uint64) {
+	if l.snap != nil && l.snap.Metadata.Index == i {
+		l.snap = nil
+	}
 }
 
 // mustTerm is term for indices known to exist; a failure there is a broken
@@ -226,7 +272,8 @@ func (l *raftLog) stableTo(i, t uint64) {
 
 // nextCommitted returns the committed entries not yet applied.
 func (l *raftLog) nextCommitted(maxSize uint64) []*raftpb.Entry {
-	if l.committed <= l.applied {
+	if l.committed <= l.applied || l.snap != nil {
+		// A pending snapshot is applied first.
 		return nil
 	}
 	ents, err := l.slice(l.applied+1, l.committed+1, maxSize)

@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"slices"
+
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
 )
 
 // ProgressState is how a leader replicates to one follower.
@@ -16,6 +18,10 @@ const (
 	// ProgressReplicate: the follower's log matches up to Match; the leader
 	// streams appends optimistically, bounded by the inflight window.
 	ProgressReplicate
+	// ProgressSnapshot: the follower needs entries the leader has
+	// compacted; the leader sends it a snapshot in chunks and no appends
+	// until the follower has restored it.
+	ProgressSnapshot
 )
 
 func (s ProgressState) String() string {
@@ -24,6 +30,8 @@ func (s ProgressState) String() string {
 		return "probe"
 	case ProgressReplicate:
 		return "replicate"
+	case ProgressSnapshot:
+		return "snapshot"
 	}
 	return fmt.Sprintf("ProgressState(%d)", uint8(s))
 }
@@ -48,20 +56,60 @@ type Progress struct {
 	LeaseAck uint64
 	// Inflight is the window of appends sent but not yet acknowledged.
 	Inflight inflights
+	// IsLearner is set for a learner: it receives the log but does not
+	// vote or count towards a quorum.
+	IsLearner bool
+	// PendingSnapshot is the index of the snapshot being sent, in snapshot
+	// state.
+	PendingSnapshot uint64
+	// SnapshotAcked is the number of bytes of the snapshot's data the
+	// follower has acknowledged, in snapshot state.
+	SnapshotAcked uint64
+
+	// snap is the snapshot being sent; snapSent the offset up to which
+	// chunks were sent; snapAt the tick of the last chunk sent or
+	// acknowledged (for the retry timeout).
+	snap     *raftpb.Snapshot
+	snapSent uint64
+	snapAt   uint64
 }
 
 func (pr *Progress) String() string {
+	if pr.State == ProgressSnapshot {
+		return fmt.Sprintf("match=%d next=%d snapshot=%d acked=%d", pr.Match, pr.Next, pr.PendingSnapshot, pr.SnapshotAcked)
+	}
 	return fmt.Sprintf("match=%d next=%d %s inflight=%d", pr.Match, pr.Next, pr.State, pr.Inflight.count())
 }
 
 func (pr *Progress) becomeProbe() {
+	if pr.State == ProgressSnapshot {
+		// After a snapshot, probe from its end.
+		pr.Next = max(pr.Next, pr.PendingSnapshot+1)
+	}
+	pr.clearSnapshot()
 	pr.State = ProgressProbe
 	pr.ProbeSent = false
 	pr.Inflight.reset()
 	pr.Next = max(pr.Next, pr.Match+1)
 }
 
+func (pr *Progress) clearSnapshot() {
+	pr.PendingSnapshot, pr.SnapshotAcked, pr.snap, pr.snapSent, pr.snapAt = 0, 0, nil, 0, 0
+}
+
+// becomeSnapshot starts sending snap, at tick now.
+func (pr *Progress) becomeSnapshot(snap *raftpb.Snapshot, now uint64) {
+	pr.State = ProgressSnapshot
+	pr.ProbeSent = false
+	pr.Inflight.reset()
+	pr.clearSnapshot()
+	pr.PendingSnapshot = snap.Metadata.Index
+	pr.snap = snap
+	pr.snapAt = now
+}
+
 func (pr *Progress) becomeReplicate() {
+	pr.clearSnapshot()
 	pr.State = ProgressReplicate
 	pr.ProbeSent = false
 	pr.Inflight.reset()
@@ -85,6 +133,9 @@ func (pr *Progress) maybeUpdate(n uint64) bool {
 // rejected; next is where the leader's backtracking suggests probing. It
 // reports false for a stale rejection, which is ignored.
 func (pr *Progress) maybeDecrTo(rejected, next uint64) bool {
+	if pr.State == ProgressSnapshot {
+		return false // the snapshot decides where the follower resumes
+	}
 	if pr.State == ProgressReplicate {
 		if rejected <= pr.Match {
 			return false
@@ -103,8 +154,11 @@ func (pr *Progress) maybeDecrTo(rejected, next uint64) bool {
 
 // isPaused reports whether the leader must hold further appends.
 func (pr *Progress) isPaused() bool {
-	if pr.State == ProgressProbe {
+	switch pr.State {
+	case ProgressProbe:
 		return pr.ProbeSent
+	case ProgressSnapshot:
+		return true
 	}
 	return pr.Inflight.full()
 }

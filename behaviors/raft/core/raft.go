@@ -23,7 +23,13 @@ const (
 	msgReadIndex     = raftpb.MessageType_MESSAGE_TYPE_READ_INDEX
 	msgReadIndexResp = raftpb.MessageType_MESSAGE_TYPE_READ_INDEX_RESP
 	msgTimeoutNow    = raftpb.MessageType_MESSAGE_TYPE_TIMEOUT_NOW
+	msgSnap          = raftpb.MessageType_MESSAGE_TYPE_SNAP
+	msgSnapResp      = raftpb.MessageType_MESSAGE_TYPE_SNAP_RESP
 )
+
+// snapshotWindow is how many snapshot chunks a leader keeps unacknowledged
+// per follower.
+const snapshotWindow = 4
 
 // transferCtx marks the vote requests of an election started by a
 // leadership transfer.
@@ -80,9 +86,15 @@ type raft struct {
 	lead   uint64
 	role   Role
 	log    *raftLog
-	voters []uint64 // sorted
+	cfg    membership
 	prs    map[uint64]*Progress
 	votes  map[uint64]bool
+	// pendingConfIndex is, on a leader, the index of the last membership
+	// change it appended (or its last index when it was elected): no new
+	// change is accepted until the application has applied up to it.
+	pendingConfIndex uint64
+	// asm assembles the chunks of a snapshot from the leader.
+	asm *snapAssembly
 
 	msgs       []*raftpb.Message
 	readStates []ReadState
@@ -118,6 +130,7 @@ type raft struct {
 	checkQuorum      bool
 	leaseReads       bool
 	maxMsgSize       uint64
+	maxSnapChunk     uint64
 	maxInflight      int
 	maxInflightBytes uint64
 	logger           Logger
@@ -136,10 +149,24 @@ func newRaft(c *Config) (*raft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: storage InitialState: %w", err)
 	}
+	snap, err := cfg.Storage.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("raft: storage Snapshot: %w", err)
+	}
+	var members membership
+	if cs := snap.GetMetadata().GetConfState(); len(cs.GetVoters()) > 0 {
+		if members, err = membershipFrom(cs); err != nil {
+			return nil, fmt.Errorf("raft: storage snapshot: %w", err)
+		}
+	} else if len(cfg.Peers) > 0 {
+		members = membership{voters: slices.Sorted(slices.Values(cfg.Peers))}
+	} else {
+		return nil, fmt.Errorf("%w: Peers: must list the bootstrap voters when storage holds no snapshot", ErrInvalidConfig)
+	}
 	r := &raft{
 		id:               cfg.ID,
 		log:              lg,
-		voters:           slices.Sorted(slices.Values(cfg.Peers)),
+		cfg:              members,
 		prs:              map[uint64]*Progress{},
 		readOnly:         newReadOnly(),
 		electionTimeout:  cfg.ElectionTick,
@@ -149,6 +176,7 @@ func newRaft(c *Config) (*raft, error) {
 		checkQuorum:      cfg.CheckQuorum,
 		leaseReads:       cfg.ReadOnlyLeaseBased,
 		maxMsgSize:       cfg.MaxSizePerMsg,
+		maxSnapChunk:     cfg.MaxSnapshotChunkSize,
 		maxInflight:      cfg.MaxInflightMsgs,
 		maxInflightBytes: cfg.MaxInflightBytes,
 		logger:           cfg.Logger,
@@ -157,7 +185,8 @@ func newRaft(c *Config) (*raft, error) {
 		if last := lg.lastIndex(); hs.Commit > last {
 			return nil, fmt.Errorf("raft: persisted commit %d is past the last persisted index %d", hs.Commit, last)
 		}
-		lg.committed = hs.Commit
+		// A snapshot persisted after the hard state may be ahead of it.
+		lg.committed = max(lg.committed, hs.Commit)
 	}
 	if cfg.Applied > 0 {
 		lg.appliedTo(min(cfg.Applied, lg.committed))
@@ -165,8 +194,8 @@ func newRaft(c *Config) (*raft, error) {
 	r.becomeFollower(hs.Term, None)
 	r.vote = hs.Vote
 	r.heardLeaderSet = cfg.ReadOnlyLeaseBased
-	r.logger.Infof("raft %d: started at term %d, vote %d, commit %d, last index %d, voters %v",
-		r.id, r.term, r.vote, lg.committed, lg.lastIndex(), r.voters)
+	r.logger.Infof("raft %d: started at term %d, vote %d, commit %d, last index %d, %v",
+		r.id, r.term, r.vote, lg.committed, lg.lastIndex(), r.cfg)
 	return r, nil
 }
 
@@ -174,12 +203,7 @@ func (r *raft) hardState() *raftpb.HardState {
 	return &raftpb.HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
 }
 
-func (r *raft) quorum() int { return len(r.voters)/2 + 1 }
-
-func (r *raft) isVoter(id uint64) bool {
-	_, ok := slices.BinarySearch(r.voters, id)
-	return ok
-}
+func (r *raft) isVoter(id uint64) bool { return r.cfg.isVoter(id) }
 
 func (r *raft) send(m *raftpb.Message) {
 	m.From = r.id
@@ -195,25 +219,37 @@ func (r *raft) reset(term uint64) {
 	if r.term != term {
 		r.term = term
 		r.vote = None
+		r.asm = nil // chunks from an earlier term's leader are useless
 	}
 	r.lead = None
 	r.electionElapsed = 0
 	r.heartbeatElapsed = 0
 	r.randomizedTO = r.electionTimeout + r.rand.IntN(r.electionTimeout)
 	r.votes = map[uint64]bool{}
-	last := r.log.lastIndex()
-	r.prs = make(map[uint64]*Progress, len(r.voters))
-	for _, id := range r.voters {
-		pr := &Progress{Next: last + 1, Inflight: inflights{maxCount: r.maxInflight, maxBytes: r.maxInflightBytes}}
-		if id == r.id {
-			pr.Match = last
-		}
-		r.prs[id] = pr
-	}
+	r.resetProgress()
 	r.readOnly = newReadOnly()
 	r.pendingReads = nil
 	r.transferee = None
 	r.noLease = false
+}
+
+// resetProgress starts a fresh Progress for every member.
+func (r *raft) resetProgress() {
+	last := r.log.lastIndex()
+	ids := r.cfg.ids()
+	r.prs = make(map[uint64]*Progress, len(ids))
+	for _, id := range ids {
+		r.prs[id] = r.newProgress(id, last)
+	}
+}
+
+func (r *raft) newProgress(id, last uint64) *Progress {
+	pr := &Progress{Next: last + 1, Inflight: inflights{maxCount: r.maxInflight, maxBytes: r.maxInflightBytes},
+		IsLearner: !r.cfg.isVoter(id)}
+	if id == r.id {
+		pr.Match = last
+	}
+	return pr
 }
 
 // heardFromLeader records contact with the leader of the current term.
@@ -266,8 +302,13 @@ func (r *raft) becomeLeader() {
 	for _, pr := range r.prs {
 		pr.becomeProbe()
 	}
-	r.prs[r.id].becomeReplicate()
-	r.prs[r.id].Match = r.log.lastIndex()
+	if self := r.prs[r.id]; self != nil {
+		self.becomeReplicate()
+		self.Match = r.log.lastIndex()
+	}
+	// A change already in the log may be unapplied: accept no new one
+	// until everything up to here is applied.
+	r.pendingConfIndex = r.log.lastIndex()
 	// A leader commits entries of earlier terms only by committing one of
 	// its own (§5.4.2), so it appends a no-op at once.
 	r.appendEntries(&raftpb.Entry{})
@@ -292,7 +333,7 @@ func (r *raft) campaignWith(pre bool, ctx []byte) {
 	if r.pollResult() {
 		return
 	}
-	for _, id := range r.voters {
+	for _, id := range r.cfg.voterIDs() {
 		if id == r.id {
 			continue
 		}
@@ -303,7 +344,7 @@ func (r *raft) campaignWith(pre bool, ctx []byte) {
 // pollResult acts on the votes so far; it reports whether the election is
 // decided.
 func (r *raft) pollResult() bool {
-	switch tallyVotes(r.voters, r.votes) {
+	switch r.cfg.voteResult(r.votes) {
 	case voteWon:
 		if r.role == PreCandidate {
 			r.campaign(false)
@@ -323,7 +364,35 @@ func (r *raft) hup() {
 	if r.role == Leader || !r.isVoter(r.id) {
 		return
 	}
+	if r.unappliedConfChange() {
+		// The configuration this node would campaign in may be about to
+		// change: apply first.
+		r.logger.Infof("raft %d: not campaigning at term %d: committed membership changes are not applied yet", r.id, r.term)
+		return
+	}
 	r.campaign(r.preVote)
+}
+
+// unappliedConfChange reports whether a committed entry not yet applied is
+// a membership change.
+func (r *raft) unappliedConfChange() bool {
+	if r.log.committed <= r.log.applied || r.log.snap != nil {
+		return false
+	}
+	lo := r.log.applied + 1
+	for lo <= r.log.committed {
+		ents, err := r.log.slice(lo, r.log.committed+1, r.maxMsgSize)
+		if err != nil || len(ents) == 0 {
+			return false
+		}
+		for _, e := range ents {
+			if e.Type == raftpb.EntryType_ENTRY_TYPE_CONF_CHANGE {
+				return true
+			}
+		}
+		lo = ents[len(ents)-1].Index + 1
+	}
+	return false
 }
 
 // tick advances the logical clock by one tick.
@@ -366,18 +435,11 @@ func (r *raft) tickHeartbeat() {
 // quorumActive reports whether a quorum of voters was heard from since the
 // last check, and starts a new round.
 func (r *raft) quorumActive() bool {
-	active := 0
-	for _, id := range r.voters {
-		if id == r.id {
-			active++
-			continue
-		}
-		if r.prs[id].RecentActive {
-			active++
-		}
-		r.prs[id].RecentActive = false
+	ok := r.cfg.hasQuorum(func(id uint64) bool { return id == r.id || r.prs[id].RecentActive })
+	for _, pr := range r.prs {
+		pr.RecentActive = false
 	}
-	return active >= r.quorum()
+	return ok
 }
 
 func (r *raft) appendEntries(ents ...*raftpb.Entry) {
@@ -387,18 +449,16 @@ func (r *raft) appendEntries(ents ...*raftpb.Entry) {
 		e.Index = li + 1 + uint64(i)
 	}
 	li = r.log.append(ents...)
-	r.prs[r.id].maybeUpdate(li)
+	if self := r.prs[r.id]; self != nil {
+		self.maybeUpdate(li)
+	}
 	r.maybeCommit()
 }
 
 // maybeCommit advances the commit index to the highest index matched by a
 // quorum, but only if that entry is of the current term (§5.4.2, Figure 8).
 func (r *raft) maybeCommit() bool {
-	matches := make([]uint64, 0, len(r.voters))
-	for _, id := range r.voters {
-		matches = append(matches, r.prs[id].Match)
-	}
-	mci := quorumIndex(matches)
+	mci := r.cfg.committed(func(id uint64) uint64 { return r.prs[id].Match })
 	if mci <= r.log.committed {
 		return false
 	}
@@ -416,7 +476,7 @@ func (r *raft) committedEntryInCurrentTerm() bool {
 }
 
 func (r *raft) bcastAppend() {
-	for _, id := range r.voters {
+	for _, id := range r.cfg.ids() {
 		if id != r.id {
 			r.sendAppend(id, true)
 		}
@@ -433,18 +493,17 @@ func (r *raft) sendAppend(to uint64, sendIfEmpty bool) bool {
 	}
 	prev := pr.Next - 1
 	prevTerm, err := r.log.term(prev)
-	if err != nil {
-		// Only compaction could cause this, and there is none yet.
-		r.logger.Warnf("raft %d: cannot send append to %d: term(%d): %v", r.id, to, prev, err)
-		return false
-	}
 	var ents []*raftpb.Entry
-	if pr.Next <= r.log.lastIndex() {
+	if err == nil && pr.Next <= r.log.lastIndex() {
 		ents, err = r.log.slice(pr.Next, r.log.lastIndex()+1, r.maxMsgSize)
-		if err != nil {
-			r.logger.Warnf("raft %d: cannot send append to %d: entries from %d: %v", r.id, to, pr.Next, err)
-			return false
-		}
+	}
+	if errors.Is(err, ErrCompacted) {
+		// The follower needs entries that only a snapshot still holds.
+		return r.sendSnapshot(to, pr)
+	}
+	if err != nil {
+		r.logger.Warnf("raft %d: cannot send append to %d from index %d: %v", r.id, to, pr.Next, err)
+		return false
 	}
 	if len(ents) == 0 && !sendIfEmpty && pr.State == ProgressReplicate {
 		return false
@@ -464,7 +523,7 @@ func (r *raft) sendAppend(to uint64, sendIfEmpty bool) bool {
 }
 
 func (r *raft) bcastHeartbeat(ctx []byte) {
-	for _, id := range r.voters {
+	for _, id := range r.cfg.ids() {
 		if id == r.id {
 			continue
 		}
@@ -496,13 +555,13 @@ func (r *raft) step(m *raftpb.Message) error {
 			// A pre-vote request changes nothing.
 		case m.Type == msgPreVoteResp && !m.Reject:
 			// A granted pre-vote echoes the future term we asked about.
-		case m.Type == msgApp || m.Type == msgHeartbeat:
+		case m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap:
 			r.becomeFollower(m.Term, m.From)
 		default:
 			r.becomeFollower(m.Term, None)
 		}
 	case m.Term < r.term:
-		if (r.checkQuorum || r.preVote) && (m.Type == msgApp || m.Type == msgHeartbeat) {
+		if (r.checkQuorum || r.preVote) && (m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap) {
 			// A leader cut off from the cluster for a while may not learn
 			// of the higher term any other way when votes are ignored
 			// (CheckQuorum) or never raise terms (PreVote); tell it.
@@ -555,11 +614,24 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 		if r.transferee != None {
 			return ErrTransferring
 		}
+		if self := r.prs[r.id]; self == nil || self.IsLearner {
+			return fmt.Errorf("%w: this leader is no longer a voter", ErrProposalDropped)
+		}
 		ents := make([]*raftpb.Entry, len(m.Entries))
+		confAt := -1
 		for i, e := range m.Entries {
 			ents[i] = &raftpb.Entry{Type: e.Type, Data: e.Data}
+			if e.Type == raftpb.EntryType_ENTRY_TYPE_CONF_CHANGE {
+				if err := r.checkConfChange(e.Data, confAt >= 0); err != nil {
+					return err
+				}
+				confAt = i
+			}
 		}
 		r.appendEntries(ents...)
+		if confAt >= 0 {
+			r.pendingConfIndex = ents[confAt].Index
+		}
 		r.bcastAppend()
 		return nil
 	case msgReadIndex:
@@ -572,6 +644,9 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 		return nil
 	}
 	switch m.Type {
+	case msgSnapResp:
+		pr.RecentActive = true
+		r.handleSnapResp(m, pr)
 	case msgAppResp:
 		pr.RecentActive = true
 		if m.Index > r.log.lastIndex() {
@@ -593,6 +668,16 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 				pr.becomeReplicate()
 			case ProgressReplicate:
 				pr.Inflight.freeLE(m.Index)
+			case ProgressSnapshot:
+				// The follower restored the snapshot (or caught up some
+				// other way): replicate from where it now is, or send a
+				// newer snapshot if the log was compacted meanwhile.
+				if pr.Match >= pr.PendingSnapshot || pr.Match+1 >= r.log.firstIndex() {
+					pr.becomeProbe()
+					if pr.Match+1 >= r.log.firstIndex() {
+						pr.becomeReplicate()
+					}
+				}
 			}
 			if r.maybeCommit() {
 				r.bcastAppend()
@@ -609,6 +694,15 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 		pr.ProbeSent = false
 		if m.Tick <= r.ticks {
 			pr.LeaseAck = max(pr.LeaseAck, m.Tick)
+		}
+		if pr.State == ProgressSnapshot && r.ticks-pr.snapAt >= uint64(r.electionTimeout) {
+			// No chunk was acknowledged for an election timeout although
+			// the follower answers: chunks were lost, resend from the
+			// last acknowledged one.
+			r.logger.Debugf("raft %d: resending snapshot %d to %d from offset %d", r.id, pr.PendingSnapshot, m.From, pr.SnapshotAcked)
+			pr.snapSent = pr.SnapshotAcked
+			pr.snapAt = r.ticks
+			r.sendSnapChunks(m.From, pr)
 		}
 		if pr.State == ProgressReplicate && pr.Inflight.full() {
 			// Appends may have been lost; free one slot so the stream
@@ -662,6 +756,10 @@ func (r *raft) stepCandidate(m *raftpb.Message) error {
 		r.becomeFollower(m.Term, m.From)
 		r.heardFromLeader()
 		r.handleHeartbeat(m)
+	case msgSnap:
+		r.becomeFollower(m.Term, m.From)
+		r.heardFromLeader()
+		r.handleSnapChunk(m)
 	case msgVoteResp, msgPreVoteResp:
 		if (m.Type == msgVoteResp) != (r.role == Candidate) {
 			return nil
@@ -702,6 +800,11 @@ func (r *raft) stepFollower(m *raftpb.Message) error {
 		r.lead = m.From
 		r.heardFromLeader()
 		r.handleHeartbeat(m)
+	case msgSnap:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.heardFromLeader()
+		r.handleSnapChunk(m)
 	case msgReadIndexResp:
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
 	case msgTimeoutNow:
@@ -749,15 +852,12 @@ func (r *raft) inLease() bool {
 	if !r.leaseReads || r.noLease || r.role != Leader {
 		return false
 	}
-	acks := make([]uint64, 0, len(r.voters))
-	for _, id := range r.voters {
+	s := r.cfg.committed(func(id uint64) uint64 {
 		if id == r.id {
-			acks = append(acks, r.ticks)
-		} else {
-			acks = append(acks, r.prs[id].LeaseAck)
+			return r.ticks
 		}
-	}
-	s := quorumIndex(acks)
+		return r.prs[id].LeaseAck
+	})
 	return s > 0 && r.ticks+leaseMargin < s+uint64(r.electionTimeout)
 }
 
@@ -821,7 +921,7 @@ func (r *raft) handleReadIndex(m *raftpb.Message) {
 		r.pendingReads = append(r.pendingReads, m)
 		return
 	}
-	if len(r.voters) == 1 || r.inLease() {
+	if r.cfg.isSingle(r.id) || r.inLease() {
 		r.answerRead(m, r.log.committed)
 		return
 	}
@@ -835,13 +935,7 @@ func (r *raft) ackRead(from uint64, ctx []byte) {
 	if acks == nil {
 		return
 	}
-	n := 0
-	for _, id := range r.voters {
-		if acks[id] {
-			n++
-		}
-	}
-	if n < r.quorum() {
+	if !r.cfg.hasQuorum(func(id uint64) bool { return acks[id] }) {
 		return
 	}
 	for _, rs := range r.readOnly.advance(ctx) {

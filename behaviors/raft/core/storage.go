@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
@@ -9,9 +10,16 @@ import (
 )
 
 // ErrCompacted is returned by Storage when the requested index precedes the
-// first available entry. (Compaction is not implemented yet; the sentinel is
-// part of the interface so storages can already report it.)
+// first available entry: the log up to there was compacted into a snapshot.
 var ErrCompacted = errors.New("raft: requested index is compacted")
+
+// ErrSnapOutOfDate is returned when a snapshot to apply or create is not
+// newer than the storage's current snapshot.
+var ErrSnapOutOfDate = errors.New("raft: requested snapshot is older than the existing snapshot")
+
+// ErrSnapshotTemporarilyUnavailable may be returned by Storage.Snapshot when
+// a snapshot is being prepared; the leader tries again later.
+var ErrSnapshotTemporarilyUnavailable = errors.New("raft: snapshot is temporarily unavailable")
 
 // ErrUnavailable is returned by Storage when the requested entries are past
 // the last index.
@@ -21,11 +29,21 @@ var ErrUnavailable = errors.New("raft: requested entry is unavailable")
 // caller writes to its durable store (and keeps this view in step) after each
 // Ready, before calling Advance; the core never writes through it.
 //
-// Entries before FirstIndex are gone (compacted); the entry at
-// FirstIndex()-1 still has a known Term (index 0 has term 0).
+// Entries before FirstIndex are gone (compacted into the snapshot); the
+// entry at FirstIndex()-1 still has a known Term (index 0 has term 0).
+//
+// On start the core takes its configuration from Snapshot's
+// metadata.conf_state when that lists voters, and from Config.Peers
+// otherwise.
 type Storage interface {
 	// InitialState returns the persisted hard state (zero for a new node).
 	InitialState() (*raftpb.HardState, error)
+	// Snapshot returns the most recent snapshot: an empty one (index 0, no
+	// data, empty conf state) if there is none. A leader sends it to a
+	// follower that needs compacted entries. It may return
+	// ErrSnapshotTemporarilyUnavailable; the leader then tries again later.
+	// The core never modifies the returned snapshot.
+	Snapshot() (*raftpb.Snapshot, error)
 	// Entries returns the entries in [lo, hi), at least one if lo < hi and
 	// then as many more as fit in maxSize bytes.
 	Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error)
@@ -34,16 +52,17 @@ type Storage interface {
 	Term(i uint64) (uint64, error)
 	// LastIndex returns the index of the last persisted entry (0 if none).
 	LastIndex() (uint64, error)
-	// FirstIndex returns the index of the first available entry (1 until
-	// compaction exists).
+	// FirstIndex returns the index of the first available entry: 1, or the
+	// index after the last compaction or applied snapshot.
 	FirstIndex() (uint64, error)
 }
 
 // MemoryStorage is a Storage held in memory: the in-memory twin of a durable
 // store, used by tests and simulations. Safe for concurrent use.
 type MemoryStorage struct {
-	mu sync.Mutex
-	hs *raftpb.HardState
+	mu   sync.Mutex
+	hs   *raftpb.HardState
+	snap *raftpb.Snapshot
 	// ents[0] is a dummy standing for the entry at FirstIndex()-1; its
 	// Index and Term are those of that entry (0 and 0 before compaction).
 	ents []*raftpb.Entry
@@ -51,7 +70,83 @@ type MemoryStorage struct {
 
 // NewMemoryStorage returns an empty storage.
 func NewMemoryStorage() *MemoryStorage {
-	return &MemoryStorage{hs: &raftpb.HardState{}, ents: []*raftpb.Entry{{}}}
+	return &MemoryStorage{hs: &raftpb.HardState{}, ents: []*raftpb.Entry{{}}, snap: emptySnapshot()}
+}
+
+func emptySnapshot() *raftpb.Snapshot {
+	return &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{ConfState: &raftpb.ConfState{}}}
+}
+
+// Snapshot implements Storage. The returned snapshot is shared and must not
+// be modified.
+func (s *MemoryStorage) Snapshot() (*raftpb.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snap, nil
+}
+
+// ApplySnapshot replaces the whole log with snap, as a follower does with a
+// snapshot from its leader (Ready.Snapshot): afterwards FirstIndex is
+// snap's index+1 and LastIndex its index. It returns ErrSnapOutOfDate if
+// snap is not newer than the current snapshot. snap is kept by reference.
+func (s *MemoryStorage) ApplySnapshot(snap *raftpb.Snapshot) error {
+	md := snap.GetMetadata()
+	if md == nil {
+		return errors.New("raft: snapshot without metadata")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if md.Index <= s.snap.Metadata.Index {
+		return ErrSnapOutOfDate
+	}
+	s.snap = snap
+	s.ents = []*raftpb.Entry{{Index: md.Index, Term: md.Term}}
+	return nil
+}
+
+// CreateSnapshot records a snapshot of the state machine after applying the
+// log up to index i, whose configuration then was cs, and returns it. i
+// must be in (current snapshot index, LastIndex()] and still in the log
+// (not compacted). It does not compact: call Compact for that. data is kept
+// by reference.
+func (s *MemoryStorage) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i <= s.snap.Metadata.Index {
+		return nil, ErrSnapOutOfDate
+	}
+	if i > s.last() {
+		return nil, fmt.Errorf("raft: snapshot index %d is past the last index %d: %w", i, s.last(), ErrUnavailable)
+	}
+	if i < s.offset() {
+		return nil, ErrCompacted
+	}
+	if cs == nil {
+		cs = &raftpb.ConfState{}
+	}
+	s.snap = &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{
+		Index: i, Term: s.ents[i-s.offset()].Term, ConfState: proto.Clone(cs).(*raftpb.ConfState),
+	}}
+	return s.snap, nil
+}
+
+// Compact discards the entries up to and including i, which must be in
+// [FirstIndex(), LastIndex()]. The caller compacts only what a durable
+// snapshot covers; afterwards Term(i) still answers.
+func (s *MemoryStorage) Compact(i uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	off := s.offset()
+	if i <= off {
+		return ErrCompacted
+	}
+	if i > s.last() {
+		return fmt.Errorf("raft: compact %d past the last index %d: %w", i, s.last(), ErrUnavailable)
+	}
+	kept := make([]*raftpb.Entry, 1, 1+s.last()-i)
+	kept[0] = &raftpb.Entry{Index: i, Term: s.ents[i-off].Term}
+	s.ents = append(kept, s.ents[i-off+1:]...)
+	return nil
 }
 
 // InitialState implements Storage.

@@ -38,6 +38,10 @@ const (
 	// recCompact marks a compaction: its payload is an Entry whose Index
 	// and Term are those of the last compacted entry.
 	recCompact byte = 3
+	// recSnapshot marks the log reset to a snapshot received from the
+	// leader: its payload is an Entry carrying the snapshot's index and
+	// term; every entry before it is gone.
+	recSnapshot byte = 4
 )
 
 const segmentExt = ".wal"
@@ -108,6 +112,11 @@ type WAL struct {
 	buf      []byte
 	segs     []segInfo // live segments, oldest first; the last is active
 
+	// snap is the newest snapshot (empty, index 0, if none); oldSnaps the
+	// snapshot files on disk, removed when a newer one is written.
+	snap     *raftpb.Snapshot
+	oldSnaps []string
+
 	// Replay state.
 	baseKnown bool
 
@@ -128,6 +137,15 @@ func Open(dir string, opts Options) (*WAL, error) {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
 	w := &WAL{dir: dir, opts: opts, hs: &raftpb.HardState{}}
+	snap, older, err := loadSnapshot(dir)
+	if err != nil {
+		return nil, err
+	}
+	w.snap = snap
+	w.oldSnaps = older
+	if snap.Metadata.Index > 0 {
+		w.oldSnaps = append(w.oldSnaps, snapName(snap.Metadata.Term, snap.Metadata.Index))
+	}
 	names, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -145,13 +163,30 @@ func Open(dir string, opts Options) (*WAL, error) {
 		}
 		w.segs = append(w.segs, segInfo{path: path, first: first})
 	}
-	if len(names) > 0 && !w.baseKnown {
-		return nil, fmt.Errorf("%w: %s: no compaction record gives the term of index %d", ErrCorrupt, dir, w.base)
+	si, sterm := snap.Metadata.Index, snap.Metadata.Term
+	if len(names) > 0 && !w.baseKnown && si != w.base {
+		if si < w.base {
+			return nil, fmt.Errorf("%w: %s: no compaction record or snapshot gives the term of index %d", ErrCorrupt, dir, w.base)
+		}
+	} else if !w.baseKnown && si == w.base {
+		w.baseTerm, w.baseKnown = sterm, true
 	}
 	w.rec.Segments = len(names)
 	if len(names) == 0 {
-		if err := w.newSegment(1); err != nil {
+		if err := w.newSegment(si + 1); err != nil {
 			return nil, err
+		}
+		if si > 0 {
+			// Only a snapshot survives: the log restarts after it.
+			if err := w.appendRecord(recSnapshot, &raftpb.Entry{Index: si, Term: sterm}); err != nil {
+				w.f.Close()
+				return nil, err
+			}
+			if err := w.flush(); err != nil {
+				w.f.Close()
+				return nil, err
+			}
+			w.base, w.baseTerm = si, sterm
 		}
 		if err := w.syncLocked(); err != nil {
 			w.f.Close()
@@ -188,7 +223,48 @@ func Open(dir string, opts Options) (*WAL, error) {
 		f.Close()
 		return nil, fmt.Errorf("wal: seek %s: %w", w.fpath, err)
 	}
+	if err := w.reconcile(); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return w, nil
+}
+
+// reconcile brings the log in line with a snapshot newer than its first
+// index, which a crash between writing the snapshot file and the records
+// that follow it (ApplySnapshot, or CreateSnapshot then Compact) leaves
+// behind. If the log holds the snapshot's last entry, the prefix is
+// compacted; otherwise the log diverged from (or falls short of) the
+// committed state the snapshot holds and is reset to it. Either way the
+// outcome is written and synced, so that later appends replay on top of
+// it.
+func (w *WAL) reconcile() error {
+	si, st := w.snap.Metadata.Index, w.snap.Metadata.Term
+	if si <= w.base {
+		return nil
+	}
+	last := w.base + uint64(len(w.ents))
+	typ := byte(recSnapshot)
+	if si <= last && w.ents[si-w.base-1].Term == st {
+		typ = recCompact
+	}
+	w.buf = w.buf[:0]
+	if err := w.appendRecord(typ, &raftpb.Entry{Index: si, Term: st}); err != nil {
+		return err
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.syncLocked(); err != nil {
+		return err
+	}
+	if typ == recCompact {
+		w.ents = append([]*raftpb.Entry(nil), w.ents[si-w.base:]...)
+	} else {
+		w.ents = nil
+	}
+	w.base, w.baseTerm, w.baseKnown = si, st, true
+	return nil
 }
 
 func segmentName(seq, firstIndex uint64) string {
@@ -240,7 +316,7 @@ func parseRecord(data []byte, off int64) (typ byte, payload []byte, n int64, err
 	if length > MaxRecordSize {
 		return 0, nil, 0, fmt.Errorf("record length %d exceeds limit %d", length, MaxRecordSize)
 	}
-	if typ != recEntry && typ != recHardState && typ != recCompact {
+	if typ != recEntry && typ != recHardState && typ != recCompact && typ != recSnapshot {
 		return 0, nil, 0, fmt.Errorf("unknown record type %d", typ)
 	}
 	if int64(len(rest)-headerSize) < int64(length) {
@@ -273,7 +349,7 @@ func decode(typ byte, payload []byte) error {
 		return proto.Unmarshal(payload, &raftpb.Entry{})
 	case recHardState:
 		return proto.Unmarshal(payload, &raftpb.HardState{})
-	case recCompact:
+	case recCompact, recSnapshot:
 		return proto.Unmarshal(payload, &raftpb.Entry{})
 	}
 	return fmt.Errorf("unknown record type %d", typ)
@@ -355,6 +431,16 @@ func (w *WAL) apply(typ byte, payload []byte) error {
 			return fmt.Errorf("%w: compaction at index %d after last index %d", ErrCorrupt, m.Index, last)
 		}
 		w.ents = append([]*raftpb.Entry(nil), w.ents[m.Index-w.base:]...)
+		w.base, w.baseTerm, w.baseKnown = m.Index, m.Term, true
+	case recSnapshot:
+		m := &raftpb.Entry{}
+		if err := proto.Unmarshal(payload, m); err != nil {
+			return err
+		}
+		if m.Index < w.base {
+			return fmt.Errorf("%w: log reset to snapshot %d before the first index %d", ErrCorrupt, m.Index, w.base+1)
+		}
+		w.ents = nil
 		w.base, w.baseTerm, w.baseKnown = m.Index, m.Term, true
 	}
 	return nil
@@ -544,22 +630,7 @@ func (w *WAL) syncLocked() error {
 	if err := w.syncFile(); err != nil {
 		return err
 	}
-	if !w.dirDirty {
-		return nil
-	}
-	d, err := os.Open(w.dir)
-	if err != nil {
-		return fmt.Errorf("wal: open dir %s: %w", w.dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return w.fail(fmt.Errorf("wal: fsync dir %s: %w", w.dir, err))
-	}
-	w.dirDirty = false
-	if w.opts.OnSync != nil {
-		w.opts.OnSync(w.dir)
-	}
-	return nil
+	return w.syncDir()
 }
 
 func (w *WAL) syncFile() error {
