@@ -32,7 +32,7 @@ type node struct {
 	confs []*raftpb.ConfState
 	// snaps are the snapshots it restored from its leader.
 	snaps []*raftpb.Snapshot
-	reads   []ReadState
+	reads []ReadState
 }
 
 type option func(*Config)

@@ -80,15 +80,15 @@ func (r Role) String() string {
 
 // raft is the protocol state machine. RawNode wraps it.
 type raft struct {
-	id     uint64
-	term   uint64
-	vote   uint64
-	lead   uint64
-	role   Role
-	log    *raftLog
-	cfg    membership
-	prs    map[uint64]*Progress
-	votes  map[uint64]bool
+	id    uint64
+	term  uint64
+	vote  uint64
+	lead  uint64
+	role  Role
+	log   *raftLog
+	cfg   membership
+	prs   map[uint64]*Progress
+	votes map[uint64]bool
 	// pendingConfIndex is, on a leader, the index of the last membership
 	// change it appended (or its last index when it was elected): no new
 	// change is accepted until the application has applied up to it.
