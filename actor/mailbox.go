@@ -26,6 +26,10 @@ type mailbox struct {
 	sys       []any
 	scheduled bool
 	closedMu  bool // closed, guarded by mu
+	// registered: the dispatcher is known. A message can arrive before
+	// that (through a name, registered before protoactor finishes the
+	// spawn); it waits in the queue until RegisterHandlers.
+	registered bool
 	posted    atomic.Uint64
 	_         [64]byte
 
@@ -59,8 +63,8 @@ func (m *mailbox) PostUserMessage(msg any) {
 	}
 	m.user = append(m.user, msg)
 	m.posted.Add(1)
-	sched := !m.scheduled
-	m.scheduled = true
+	sched := !m.scheduled && m.registered
+	m.scheduled = m.scheduled || sched
 	m.mu.Unlock()
 	if sched {
 		m.dispatcher.Schedule(m.process)
@@ -76,8 +80,8 @@ func (m *mailbox) PostSystemMessage(msg any) {
 	}
 	m.sys = append(m.sys, msg)
 	m.sysPending.Add(1)
-	sched := !m.scheduled
-	m.scheduled = true
+	sched := !m.scheduled && m.registered
+	m.scheduled = m.scheduled || sched
 	m.mu.Unlock()
 	if sched {
 		m.dispatcher.Schedule(m.process)
@@ -85,8 +89,14 @@ func (m *mailbox) PostSystemMessage(msg any) {
 }
 
 func (m *mailbox) RegisterHandlers(invoker pa.MessageInvoker, d pa.Dispatcher) {
+	m.mu.Lock()
 	m.invoker = invoker
 	m.dispatcher = d
+	m.registered = true
+	// Messages that came early are handled once protoactor posts Started,
+	// which it does right after this: the first post schedules the mailbox
+	// and system messages go first.
+	m.mu.Unlock()
 }
 
 func (m *mailbox) Start() {}

@@ -54,3 +54,54 @@ func remoteEchoLocal() *actor.Props {
 		}
 	})
 }
+
+// TestNamedPIDSpawnNamed: a name given at spawn is reachable too.
+func TestNamedPIDSpawnNamed(t *testing.T) {
+	s := newSystem(t)
+	if _, err := s.SpawnNamed(remoteEchoLocal(), "svc2"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := actor.Ask[*wrapperspb.StringValue](ctx, s, actor.NamedPID(s.Address(), "svc2"), wrapperspb.String("hi"))
+	if err != nil || got.GetValue() != "echo hi" {
+		t.Fatalf("%v %v", got, err)
+	}
+}
+
+// TestNamedPIDDuringSpawn: messages through a name can arrive while the
+// named actor is still being spawned; they wait for it instead of hitting
+// a mailbox that has no dispatcher yet.
+func TestNamedPIDDuringSpawn(t *testing.T) {
+	s := newSystem(t)
+	named := actor.NamedPID(s.Address(), "racy")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Send(named, wrapperspb.String("x"))
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 200 {
+		pid, err := s.SpawnNamed(remoteEchoLocal(), "racy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Kill(pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WaitExit(ctx, pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+}
