@@ -1,0 +1,193 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/distributed-go/distributed/actor"
+	"github.com/distributed-go/distributed/behaviors/raft/rpcpb"
+	"github.com/distributed-go/distributed/behaviors/replog"
+)
+
+// ClientOptions tune a Client. Zero values mean the defaults.
+type ClientOptions struct {
+	// AttemptTimeout bounds one request to one member before the client
+	// tries again (possibly elsewhere). Default 1 s.
+	AttemptTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the pause between attempts, which
+	// doubles from MinBackoff up to MaxBackoff, with full jitter. Defaults
+	// 5 ms and 250 ms.
+	MinBackoff, MaxBackoff time.Duration
+	// StaleReads makes Read ask any member for its own state, without
+	// ReadIndex: faster, but a read may miss writes that completed before
+	// it (and see them vanish on the next read). For demonstrations of what
+	// linearizable reads buy.
+	StaleReads bool
+}
+
+// Client sends proposals and reads to a Raft group and implements
+// replog.Log. It finds the leader (following members' redirects), retries
+// with backoff and jitter until its context ends, and remembers the leader
+// for the next request. Safe for concurrent use.
+type Client struct {
+	sys     *actor.System
+	group   string
+	opts    ClientOptions
+	members map[uint64]string
+	ids     []uint64
+
+	mu     sync.Mutex
+	leader uint64
+}
+
+var _ replog.Log = (*Client)(nil)
+
+// NewClient returns a client of the group whose members run on the nodes
+// in members (id → node address, as Config.Peers), sending from sys.
+func NewClient(sys *actor.System, group string, members map[uint64]string, opts ClientOptions) *Client {
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 5 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(250*time.Millisecond, opts.MinBackoff)
+	}
+	c := &Client{sys: sys, group: group, opts: opts, members: map[uint64]string{}}
+	for id, a := range members {
+		c.members[id] = a
+		c.ids = append(c.ids, id)
+	}
+	slices.Sort(c.ids)
+	return c
+}
+
+// Propose appends command to the group's log and returns the state
+// machine's result. On failure the error wraps replog.ErrOutcomeUnknown if
+// the command may have been applied (or may still be), or
+// replog.ErrNoLeader if no member accepted it.
+func (c *Client) Propose(ctx context.Context, command []byte) ([]byte, error) {
+	r, err := c.do(ctx, &rpcpb.ProposeRequest{Command: command}, true)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*rpcpb.ProposeResponse).Result, nil
+}
+
+// Read evaluates query on the state machine, linearizably through the
+// leader's ReadIndex (or from any member with ClientOptions.StaleReads).
+func (c *Client) Read(ctx context.Context, query []byte) ([]byte, error) {
+	r, err := c.do(ctx, &rpcpb.ReadRequest{Query: query, Stale: c.opts.StaleReads}, false)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*rpcpb.ReadResponse).Result, nil
+}
+
+// Status asks member id for its view of the group.
+func (c *Client) Status(ctx context.Context, id uint64) (*rpcpb.Status, error) {
+	addr, ok := c.members[id]
+	if !ok {
+		return nil, fmt.Errorf("raft: no member %d in group %s", id, c.group)
+	}
+	return actor.Ask[*rpcpb.Status](ctx, c.sys, actor.NamedPID(addr, ActorName(c.group)), &rpcpb.StatusRequest{})
+}
+
+// Leader returns the leader the client last found (0 if none yet).
+func (c *Client) Leader() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leader
+}
+
+func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.Message, error) {
+	stale := !write && c.opts.StaleReads
+	target := c.Leader()
+	if target == 0 || stale {
+		target = c.ids[rand.IntN(len(c.ids))]
+	}
+	addr := c.members[target]
+	backoff := c.opts.MinBackoff
+	maybeApplied := false
+	var last error
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
+		reply, err := actor.Ask[proto.Message](actx, c.sys, actor.NamedPID(addr, ActorName(c.group)), req)
+		cancel()
+		redirected := false
+		switch r := reply.(type) {
+		case *rpcpb.ProposeResponse, *rpcpb.ReadResponse:
+			if err == nil {
+				if !stale {
+					c.mu.Lock()
+					c.leader = target
+					c.mu.Unlock()
+				}
+				return r, nil
+			}
+		case *rpcpb.Redirect:
+			last = fmt.Errorf("member %d is not the leader", target)
+			if r.LeaderId != 0 && r.LeaderId != target {
+				target, addr = r.LeaderId, r.LeaderAddress
+				if a, ok := c.members[target]; ok {
+					addr = a
+				}
+				redirected = true
+			} else {
+				last = fmt.Errorf("member %d knows no leader", target)
+			}
+		case *rpcpb.Retry:
+			last = fmt.Errorf("member %d: %s", target, r.Reason)
+			maybeApplied = maybeApplied || r.UnknownOutcome
+		default:
+			if err == nil {
+				err = fmt.Errorf("unexpected reply %T", reply)
+			}
+		}
+		if err != nil {
+			last = fmt.Errorf("member %d: %w", target, err)
+			// The request may have reached the member before it failed.
+			maybeApplied = true
+		}
+		if ctx.Err() != nil {
+			return nil, c.giveUp(ctx, write && maybeApplied, last)
+		}
+		if redirected {
+			continue
+		}
+		// Try another member after a pause: the leader may be gone.
+		c.mu.Lock()
+		if c.leader == target {
+			c.leader = 0
+		}
+		c.mu.Unlock()
+		target = c.ids[(slices.Index(c.ids, target)+1+rand.IntN(len(c.ids)))%len(c.ids)]
+		addr = c.members[target]
+		t := time.NewTimer(rand.N(backoff) + 1)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, c.giveUp(ctx, write && maybeApplied, last)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, c.opts.MaxBackoff)
+	}
+}
+
+func (c *Client) giveUp(ctx context.Context, unknown bool, last error) error {
+	if unknown {
+		return fmt.Errorf("raft %s: %w (%w; last: %v)", c.group, replog.ErrOutcomeUnknown, ctx.Err(), last)
+	}
+	if last == nil {
+		last = errors.New("no attempt made")
+	}
+	return fmt.Errorf("raft %s: %w (%w; last: %v)", c.group, replog.ErrNoLeader, ctx.Err(), last)
+}

@@ -1,0 +1,232 @@
+//go:build !race
+
+package raft_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/distributed-go/distributed/behaviors/kv"
+	"github.com/distributed-go/distributed/behaviors/kv/kvcheck"
+	"github.com/distributed-go/distributed/behaviors/raft"
+	"github.com/distributed-go/distributed/behaviors/replog"
+)
+
+var soak = flag.Duration("raft.soak", 0, "run each linearizability scenario this long instead of the CI default")
+
+// TestReplicatedKV: writes survive the leader actor being killed; a new
+// leader is elected; the killed member is restarted by its supervisor from
+// its log and catches up.
+func TestReplicatedKV(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kc := kv.NewClient(c.raftClient(raft.ClientOptions{}))
+	for i := range 20 {
+		if err := kc.Put(ctx, fmt.Sprintf("k%d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	old := c.leader(5 * time.Second)
+	if err := c.killMember(old); err != nil {
+		t.Fatal(err)
+	}
+	for i := 20; i < 40; i++ {
+		if err := kc.Put(ctx, fmt.Sprintf("k%d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatalf("put %d after the leader was killed: %v", i, err)
+		}
+	}
+	for i := range 40 {
+		v, ok, err := kc.Get(ctx, fmt.Sprintf("k%d", i))
+		if err != nil || !ok || string(v) != fmt.Sprint(i) {
+			t.Fatalf("get k%d = %q %v %v", i, v, ok, err)
+		}
+	}
+	rc := c.raftClient(raft.ClientOptions{})
+	st, err := rc.Status(ctx, uint64(c.leader(5*time.Second)+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitApplied(st.Commit, 10*time.Second) // the restarted member too
+}
+
+// TestCrashRestartNode: a node crashed and restarted from its data
+// directory rejoins with its log and catches up; acknowledged writes are
+// all there.
+func TestCrashRestartNode(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kc := kv.NewClient(c.raftClient(raft.ClientOptions{}))
+	for i := range 10 {
+		if err := kc.Put(ctx, fmt.Sprintf("k%d", i), []byte("a")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := c.leader(5 * time.Second)
+	c.crash(l)
+	for i := range 10 {
+		if err := kc.Put(ctx, fmt.Sprintf("k%d", i), []byte("b")); err != nil {
+			t.Fatalf("put with node %d down: %v", l+1, err)
+		}
+	}
+	c.start(l)
+	// Stop another node: the restarted one is needed for a quorum now.
+	other := (l + 1) % 3
+	c.crash(other)
+	for i := range 10 {
+		v, _, err := kc.Get(ctx, fmt.Sprintf("k%d", i))
+		if err != nil || string(v) != "b" {
+			t.Fatalf("get k%d = %q, %v", i, v, err)
+		}
+	}
+}
+
+// TestNoQuorumFailsClearly: with a majority down, writes end with an error
+// that says the outcome is unknown or no leader was found, never hang.
+func TestNoQuorumFailsClearly(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.leader(5 * time.Second)
+	c.crash(0)
+	c.crash(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := kv.NewClient(c.raftClient(raft.ClientOptions{AttemptTimeout: 300 * time.Millisecond})).Put(ctx, "k", []byte("v"))
+	if !errors.Is(err, replog.ErrOutcomeUnknown) && !errors.Is(err, replog.ErrNoLeader) {
+		t.Fatalf("put without quorum: %v", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error does not say the deadline passed: %v", err)
+	}
+}
+
+// nemesis injects one fault at a time while the workload runs, and undoes
+// it before the next.
+type nemesis struct {
+	c      *testCluster
+	rng    *rand.Rand
+	faults atomic.Int64
+	log    []string
+}
+
+func (n *nemesis) run(ctx context.Context, kinds []string, every time.Duration) {
+	for ctx.Err() == nil {
+		kind := kinds[n.rng.IntN(len(kinds))]
+		l := n.c.leaderOrRandom(n.rng)
+		switch kind {
+		case "kill-leader":
+			if err := n.c.killMember(l); err == nil {
+				n.log = append(n.log, fmt.Sprintf("kill member %d", l+1))
+			}
+		case "partition-leader":
+			var rest []string
+			for i := range n.c.nodes {
+				if i != l {
+					rest = append(rest, nodeName(i))
+				}
+			}
+			n.c.faults.Partition([]string{nodeName(l)}, append(rest, "client"))
+			n.log = append(n.log, fmt.Sprintf("partition %s away", nodeName(l)))
+		case "crash-restart":
+			n.c.crash(l)
+			n.log = append(n.log, fmt.Sprintf("crash %s", nodeName(l)))
+		}
+		n.faults.Add(1)
+		sleepCtx(ctx, every)
+		n.c.faults.Heal()
+		if n.c.node(l) == nil {
+			n.c.start(l)
+		}
+		sleepCtx(ctx, every/2)
+	}
+}
+
+func (c *testCluster) leaderOrRandom(rng *rand.Rand) int {
+	rc := c.raftClient(raft.ClientOptions{})
+	for i := range c.nodes {
+		if c.node(i) == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		st, err := rc.Status(ctx, uint64(i+1))
+		cancel()
+		if err == nil && st.Role == "leader" {
+			return i
+		}
+	}
+	return rng.IntN(len(c.nodes))
+}
+
+// sleepCtx waits d (the nemesis' fault duration is the point, not a
+// stand-in for a condition) or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func runLinearizability(t *testing.T, nodes int, kinds []string, stale bool) {
+	c := newTestCluster(t, nodes)
+	c.leader(10 * time.Second)
+	d := 4 * time.Second
+	if *soak > 0 {
+		d = *soak
+	}
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	nm := &nemesis{c: c, rng: rand.New(rand.NewPCG(seed, 1))}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nm.run(ctx, kinds, 700*time.Millisecond)
+	}()
+	rec := kvcheck.NewRecorder()
+	rec.Run(ctx, kvcheck.Workload{Clients: 5, Keys: 3, OpTimeout: 1500 * time.Millisecond, Seed: seed}, func() *kv.Client {
+		return kv.NewClient(c.raftClient(raft.ClientOptions{AttemptTimeout: 500 * time.Millisecond, StaleReads: stale}))
+	})
+	<-done
+	res, info := rec.Check(60 * time.Second)
+	st := rec.Stats()
+	t.Logf("faults: %v; history: %+v; verdict %s", nm.log, st, res)
+	if st.OK < 20 {
+		t.Fatalf("too few successful operations to judge: %+v", st)
+	}
+	if res != porcupine.Ok {
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("raft-history-%d.html", seed))
+		if err := kvcheck.Visualize(info, path); err == nil {
+			t.Logf("history written to %s", path)
+		}
+		if stale {
+			return // the caller expects this
+		}
+		t.Fatalf("history is %s (seed %d)", res, seed)
+	}
+}
+
+var allFaults = []string{"kill-leader", "partition-leader", "crash-restart"}
+
+func TestLinearizability3Nodes(t *testing.T) {
+	runLinearizability(t, 3, allFaults, false)
+}
+
+func TestLinearizability5Nodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5-node scenario skipped in -short")
+	}
+	runLinearizability(t, 5, allFaults, false)
+}

@@ -1,0 +1,125 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/distributed-go/distributed/behaviors/replog"
+)
+
+// Defaults of the tunables. An election timeout is randomized in
+// [ElectionTicks, 2*ElectionTicks) ticks: 300–600 ms by default, short
+// enough for a quick failover and, with PreVote and CheckQuorum, long enough
+// not to depose a healthy leader on a loaded 2-core machine.
+const (
+	DefaultTickInterval   = 30 * time.Millisecond
+	DefaultElectionTicks  = 10
+	DefaultHeartbeatTicks = 2
+)
+
+// Config configures one member of a Raft group.
+type Config struct {
+	// Group names the Raft group. The member's actor is registered on its
+	// node as "raft." + Group, and peers reach each other by that name
+	// (actor.NamedPID), so they keep reaching a member across restarts.
+	// Required; letters, digits, '-', '_' and '.'.
+	Group string
+	// ID is this member's id, never 0, unique in the group.
+	ID uint64
+	// Peers maps every voting member's id (this one included) to the
+	// address of the node it runs on (actor.System.Address). The same map
+	// must be given to every member, and on every restart.
+	Peers map[uint64]string
+	// Dir is the member's data directory (its write-ahead log). Required;
+	// typically cluster.Node.DataDir()/raft/<group>.
+	Dir string
+	// NewStateMachine makes a fresh state machine each time the member
+	// starts; the member rebuilds its state by applying the log. Required.
+	NewStateMachine func() replog.StateMachine
+
+	// TickInterval is the length of one logical tick. Default
+	// DefaultTickInterval.
+	TickInterval time.Duration
+	// ElectionTicks is the election timeout in ticks. Default
+	// DefaultElectionTicks.
+	ElectionTicks int
+	// HeartbeatTicks is the leader's heartbeat interval in ticks. Default
+	// DefaultHeartbeatTicks.
+	HeartbeatTicks int
+	// DisablePreVote turns PreVote off (on by default: a member coming back
+	// from a partition cannot depose a working leader).
+	DisablePreVote bool
+	// DisableCheckQuorum turns CheckQuorum off (on by default: a leader cut
+	// off from a quorum steps down within an election timeout).
+	DisableCheckQuorum bool
+	// NoSync skips fsync (benchmarks of the protocol without the disk only;
+	// acknowledged writes may then be lost in a crash).
+	NoSync bool
+
+	// Registerer receives the member's metrics. Default: none.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Group == "" || strings.ContainsFunc(c.Group, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		errs = append(errs, fmt.Errorf("Group %q must be non-empty letters, digits, '-', '_' or '.'", c.Group))
+	}
+	if c.ID == 0 {
+		errs = append(errs, errors.New("ID must not be 0"))
+	}
+	if _, ok := c.Peers[c.ID]; !ok {
+		errs = append(errs, fmt.Errorf("Peers must include this member (id %d)", c.ID))
+	}
+	for id, addr := range c.Peers {
+		if id == 0 || addr == "" {
+			errs = append(errs, fmt.Errorf("Peers: member %d at %q: ids must be non-zero and addresses non-empty", id, addr))
+		}
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("Dir is required"))
+	}
+	if c.NewStateMachine == nil {
+		errs = append(errs, errors.New("NewStateMachine is required"))
+	}
+	if c.TickInterval < 0 || c.ElectionTicks < 0 || c.HeartbeatTicks < 0 {
+		errs = append(errs, errors.New("TickInterval, ElectionTicks and HeartbeatTicks must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("raft: invalid config: %w", err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.TickInterval == 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = DefaultElectionTicks
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = DefaultHeartbeatTicks
+	}
+	return c
+}
+
+// ActorName returns the name a member of group is registered under on its
+// node.
+func ActorName(group string) string { return "raft." + group }
+
+func (c *Config) peerIDs() []uint64 {
+	ids := make([]uint64, 0, len(c.Peers))
+	for id := range c.Peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

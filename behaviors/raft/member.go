@@ -1,0 +1,362 @@
+package raft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/distributed-go/distributed/actor"
+	"github.com/distributed-go/distributed/behaviors/raft/core"
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+	"github.com/distributed-go/distributed/behaviors/raft/rpcpb"
+	"github.com/distributed-go/distributed/behaviors/raft/wal"
+	"github.com/distributed-go/distributed/behaviors/replog"
+)
+
+// Props returns the Props of a member actor for cfg. Run it under a
+// supervisor (see ChildSpec) and register it under ActorName(cfg.Group):
+// peers address it by that name.
+func Props(cfg Config) (*actor.Props, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	mx, err := newMetrics(cfg.Registerer, cfg.Group, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	return actor.ServerProps(func() actor.Server { return &member{cfg: cfg, mx: mx} }, actor.WithKind("raft")), nil
+}
+
+// Messages the member sends itself.
+type (
+	tickMsg  struct{}
+	flushMsg struct{}
+)
+
+// member is one Raft member: the actor shell around core.RawNode. It feeds
+// the core with ticks, peer messages and client requests; after each batch
+// of messages it persists the Ready (one fsync for the batch: group commit),
+// then sends its messages, applies committed entries and answers clients.
+type member struct {
+	actor.ServerBase
+	cfg   Config
+	mx    *metrics
+	log   *zap.Logger
+	w     *wal.WAL
+	rn    *core.RawNode
+	sm    replog.StateMachine
+	peers map[uint64]*actor.PID
+
+	scheduled bool // a flushMsg is in the mailbox
+	role      core.Role
+	lead      uint64
+	term      uint64
+	applied   uint64
+	commit    uint64
+
+	nextProp  uint64
+	proposals map[uint64]*proposal
+	nextRead  uint64
+	reads     map[string]*pendingRead
+	readQueue []*pendingRead // read index known, waiting for applied >= index
+}
+
+type proposal struct {
+	from  actor.From
+	start time.Time
+}
+
+type pendingRead struct {
+	from  actor.From
+	query []byte
+	index uint64
+}
+
+// openWALs holds the WAL each data directory has open, so that a member
+// restarted after being killed (which runs no cleanup) closes its
+// predecessor's files before opening them again.
+var openWALs = struct {
+	sync.Mutex
+	m map[string]*wal.WAL
+}{m: map[string]*wal.WAL{}}
+
+func (m *member) Init(ctx *actor.Context) error {
+	m.log = ctx.Logger().With(zap.String("raft_group", m.cfg.Group), zap.Uint64("raft_id", m.cfg.ID))
+	openWALs.Lock()
+	if old := openWALs.m[m.cfg.Dir]; old != nil {
+		old.Close()
+		delete(openWALs.m, m.cfg.Dir)
+	}
+	w, err := wal.Open(m.cfg.Dir, wal.Options{})
+	if err == nil {
+		openWALs.m[m.cfg.Dir] = w
+	}
+	openWALs.Unlock()
+	if err != nil {
+		return fmt.Errorf("raft: open log: %w", err)
+	}
+	if r := w.Recovery(); r.DroppedBytes > 0 {
+		m.log.Warn("write-ahead log had a torn tail; cut it", zap.Int64("bytes", r.DroppedBytes))
+	}
+	m.w = w
+	m.sm = m.cfg.NewStateMachine()
+	rn, err := core.NewRawNode(&core.Config{
+		ID:            m.cfg.ID,
+		Peers:         m.cfg.peerIDs(),
+		Storage:       w,
+		ElectionTick:  m.cfg.ElectionTicks,
+		HeartbeatTick: m.cfg.HeartbeatTicks,
+		PreVote:       !m.cfg.DisablePreVote,
+		CheckQuorum:   !m.cfg.DisableCheckQuorum,
+		RandSeed:      rand.Uint64() | 1,
+	})
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	m.rn = rn
+	m.peers = make(map[uint64]*actor.PID, len(m.cfg.Peers))
+	for id, addr := range m.cfg.Peers {
+		m.peers[id] = actor.NamedPID(addr, ActorName(m.cfg.Group))
+	}
+	m.proposals = map[uint64]*proposal{}
+	m.reads = map[string]*pendingRead{}
+	m.nextProp = rand.Uint64()
+	st := rn.Status()
+	m.term, m.commit = st.Term, st.Commit
+	ctx.Tick(m.cfg.TickInterval, tickMsg{})
+	ctx.SetInfo(m.info)
+	m.log.Info("raft member started", zap.Uint64("term", st.Term), zap.Uint64("commit", st.Commit),
+		zap.Uint64("last_index", st.LastIndex))
+	m.schedule(ctx)
+	return nil
+}
+
+func (m *member) info() string {
+	return fmt.Sprintf("raft %s id=%d role=%s term=%d leader=%d commit=%d applied=%d",
+		m.cfg.Group, m.cfg.ID, m.role, m.term, m.lead, m.commit, m.applied)
+}
+
+func (m *member) Terminate(_ *actor.Context, reason actor.Reason) {
+	m.failPending(&rpcpb.Retry{Reason: "member stopped: " + reason.String(), UnknownOutcome: true})
+	openWALs.Lock()
+	if openWALs.m[m.cfg.Dir] == m.w {
+		delete(openWALs.m, m.cfg.Dir)
+	}
+	openWALs.Unlock()
+	if m.w != nil {
+		m.w.Close()
+	}
+}
+
+func (m *member) HandleInfo(ctx *actor.Context, msg any) error {
+	switch x := msg.(type) {
+	case tickMsg:
+		m.rn.Tick()
+	case *raftpb.Message:
+		if err := m.rn.Step(x); err != nil && !errors.Is(err, core.ErrProposalDropped) {
+			m.mx.invalid.Inc()
+			m.log.Debug("message refused", zap.Stringer("type", x.Type), zap.Uint64("from", x.From), zap.Error(err))
+		}
+	case flushMsg:
+		m.scheduled = false
+		if err := m.handleReady(ctx); err != nil {
+			return err // crash: the supervisor restarts the member from its log
+		}
+		return nil
+	}
+	m.schedule(ctx)
+	return nil
+}
+
+func (m *member) HandleCall(ctx *actor.Context, req any, from actor.From) (any, error) {
+	defer m.schedule(ctx)
+	switch r := req.(type) {
+	case *rpcpb.ProposeRequest:
+		if m.role != core.Leader {
+			return m.redirect(), nil
+		}
+		m.nextProp++
+		id := m.nextProp
+		data := make([]byte, 8+len(r.Command))
+		binary.BigEndian.PutUint64(data, id)
+		copy(data[8:], r.Command)
+		if err := m.rn.Propose(data); err != nil {
+			return &rpcpb.Retry{Reason: err.Error()}, nil
+		}
+		m.proposals[id] = &proposal{from: from, start: time.Now()}
+		return nil, actor.ErrNoReply
+	case *rpcpb.ReadRequest:
+		if r.Stale {
+			res, err := m.sm.Query(r.Query)
+			if err != nil {
+				return nil, err
+			}
+			return &rpcpb.ReadResponse{Result: res, Index: m.applied}, nil
+		}
+		if m.role != core.Leader {
+			return m.redirect(), nil
+		}
+		m.nextRead++
+		rctx := make([]byte, 16)
+		binary.BigEndian.PutUint64(rctx, m.cfg.ID)
+		binary.BigEndian.PutUint64(rctx[8:], m.nextRead)
+		if err := m.rn.ReadIndex(rctx); err != nil {
+			return &rpcpb.Retry{Reason: err.Error()}, nil
+		}
+		m.reads[string(rctx)] = &pendingRead{from: from, query: r.Query}
+		return nil, actor.ErrNoReply
+	case *rpcpb.StatusRequest:
+		return m.status(ctx), nil
+	}
+	return nil, fmt.Errorf("raft: unexpected request %T", req)
+}
+
+func (m *member) status(ctx *actor.Context) *rpcpb.Status {
+	st := m.rn.Status()
+	return &rpcpb.Status{Id: m.cfg.ID, Role: st.Role.String(), Term: st.Term, LeaderId: st.Lead,
+		Commit: st.Commit, Applied: m.applied, LastIndex: st.LastIndex, Address: ctx.System().Address()}
+}
+
+func (m *member) redirect() *rpcpb.Redirect {
+	r := &rpcpb.Redirect{LeaderId: m.lead}
+	if m.lead != core.None {
+		r.LeaderAddress = m.cfg.Peers[m.lead]
+	}
+	return r
+}
+
+// schedule makes sure a flushMsg follows the messages already queued, so
+// that one Ready (one fsync) covers all of them.
+func (m *member) schedule(ctx *actor.Context) {
+	if !m.scheduled && m.rn.HasReady() {
+		m.scheduled = true
+		ctx.Send(ctx.Self(), flushMsg{})
+	}
+}
+
+func (m *member) handleReady(ctx *actor.Context) error {
+	for m.rn.HasReady() {
+		rd := m.rn.Ready()
+		if rd.SoftState != nil {
+			m.softState(rd.SoftState)
+		}
+		if rd.HardState != nil || len(rd.Entries) > 0 {
+			if err := m.w.Save(rd.HardState, rd.Entries); err != nil {
+				return fmt.Errorf("raft: write log: %w", err)
+			}
+			if rd.MustSync && !m.cfg.NoSync {
+				start := time.Now()
+				if err := m.w.Sync(); err != nil {
+					return fmt.Errorf("raft: sync log: %w", err)
+				}
+				m.mx.fsync.Observe(time.Since(start).Seconds())
+			}
+			m.mx.entries.Add(float64(len(rd.Entries)))
+		}
+		if rd.HardState != nil {
+			m.term, m.commit = rd.HardState.Term, rd.HardState.Commit
+			m.mx.term.Set(float64(m.term))
+			m.mx.commit.Set(float64(m.commit))
+		}
+		for _, msg := range rd.Messages {
+			if to := m.peers[msg.To]; to != nil {
+				ctx.Send(to, msg)
+			}
+		}
+		for _, e := range rd.CommittedEntries {
+			m.apply(e)
+		}
+		for _, rs := range rd.ReadStates {
+			if r := m.reads[string(rs.RequestCtx)]; r != nil {
+				delete(m.reads, string(rs.RequestCtx))
+				r.index = rs.Index
+				m.readQueue = append(m.readQueue, r)
+			}
+		}
+		m.rn.Advance(rd)
+		m.serveReads()
+	}
+	return nil
+}
+
+func (m *member) softState(ss *core.SoftState) {
+	wasLeader := m.role == core.Leader
+	if ss.Lead != m.lead {
+		m.mx.leaderChanges.Inc()
+		m.log.Info("leader changed", zap.Uint64("leader", ss.Lead), zap.Stringer("role", ss.Role))
+	}
+	m.role, m.lead = ss.Role, ss.Lead
+	if wasLeader && ss.Role != core.Leader {
+		// Entries proposed here may still be committed by the next leader,
+		// or lost: the clients cannot know, and retry (sessions make that
+		// safe).
+		m.failPending(&rpcpb.Retry{Reason: "leadership lost", UnknownOutcome: true})
+	}
+	if ss.Role == core.Leader {
+		m.mx.isLeader.Set(1)
+	} else {
+		m.mx.isLeader.Set(0)
+	}
+}
+
+func (m *member) failPending(why *rpcpb.Retry) {
+	for id, p := range m.proposals {
+		p.from.Reply(why)
+		delete(m.proposals, id)
+	}
+	notApplied := &rpcpb.Retry{Reason: why.Reason}
+	for k, r := range m.reads {
+		r.from.Reply(notApplied)
+		delete(m.reads, k)
+	}
+	for _, r := range m.readQueue {
+		r.from.Reply(notApplied)
+	}
+	m.readQueue = nil
+}
+
+func (m *member) apply(e *raftpb.Entry) {
+	if e.Index <= m.applied {
+		return
+	}
+	m.applied = e.Index
+	m.mx.applied.Set(float64(e.Index))
+	if e.Type != raftpb.EntryType_ENTRY_TYPE_NORMAL || len(e.Data) == 0 {
+		return // a leader's no-op
+	}
+	if len(e.Data) < 8 {
+		m.log.Error("malformed log entry skipped", zap.Uint64("index", e.Index))
+		return
+	}
+	id := binary.BigEndian.Uint64(e.Data)
+	res := m.sm.Apply(e.Index, e.Data[8:])
+	if p := m.proposals[id]; p != nil {
+		delete(m.proposals, id)
+		m.mx.round.Observe(time.Since(p.start).Seconds())
+		p.from.Reply(&rpcpb.ProposeResponse{Result: res, Index: e.Index})
+	}
+}
+
+func (m *member) serveReads() {
+	keep := m.readQueue[:0]
+	for _, r := range m.readQueue {
+		if r.index > m.applied {
+			keep = append(keep, r)
+			continue
+		}
+		res, err := m.sm.Query(r.query)
+		if err != nil {
+			r.from.Reply(err)
+			continue
+		}
+		r.from.Reply(&rpcpb.ReadResponse{Result: res, Index: r.index})
+	}
+	clear(m.readQueue[len(keep):])
+	m.readQueue = keep
+}
