@@ -30,8 +30,8 @@ type mailbox struct {
 	// that (through a name, registered before protoactor finishes the
 	// spawn); it waits in the queue until RegisterHandlers.
 	registered bool
-	posted    atomic.Uint64
-	_         [64]byte
+	posted     atomic.Uint64
+	_          [64]byte
 
 	// Read by the consumer on every message, written rarely: kept off the
 	// producers' cache line so that a stream does not bounce it.

@@ -208,4 +208,3 @@ func (c *testCluster) waitApplied(index uint64, timeout time.Duration) {
 		}
 	}
 }
-
