@@ -295,6 +295,10 @@ func (n *Node) startGossip() error {
 	mc.ProbeInterval, mc.ProbeTimeout, mc.SuspicionMult = g.ProbeInterval, g.ProbeTimeout, g.SuspicionMult
 	mc.GossipInterval, mc.GossipNodes, mc.PushPullInterval, mc.TCPTimeout = g.GossipInterval, g.GossipNodes, g.PushPullInterval, g.TCPTimeout
 	mc.RetransmitMult = g.RetransmitMult
+	// A node restarted under its name at a new gossip address (port 0)
+	// takes the place of its dead predecessor at once, instead of being
+	// refused until the dead entry is forgotten (GossipToTheDeadTime).
+	mc.DeadNodeReclaimTime = time.Nanosecond
 	mc.Logger = zap.NewStdLog(n.log.Named("memberlist").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
 	mc.Delegate = &gossipDelegate{n: n}
 	mc.Events = &eventDelegate{n: n}

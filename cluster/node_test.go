@@ -299,3 +299,22 @@ func TestClusterMetrics(t *testing.T) {
 		t.Errorf("cluster_members{state=alive} = %v on n1", v)
 	}
 }
+
+// TestClusterRestartUnderSameName: a crashed node restarted under its name,
+// at a new gossip port, is taken back at once (not after the dead entry is
+// forgotten, 15 s with memberlist's local defaults).
+func TestClusterRestartUnderSameName(t *testing.T) {
+	nodes, faults := testCluster(t, 3)
+	ev1 := eventSink(t, nodes[0])
+	nodes[2].Stop()
+	expectEvents(t, ev1, NodeDown, "n3")
+	cfg := Local("n3")
+	cfg.Logger = testLogger(t)
+	cfg.Faults = faults
+	cfg.Seeds = []string{nodes[0].GossipAddress()}
+	start := time.Now()
+	n3 := startNode(t, cfg)
+	nextEvent(t, ev1, NodeUp, "n3")
+	waitFor(t, "n3 sees 3 alive", 5*time.Second, func() bool { return alive(n3) == 3 })
+	t.Logf("restarted node taken back after %v", time.Since(start))
+}
