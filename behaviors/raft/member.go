@@ -159,6 +159,11 @@ func (m *member) HandleInfo(ctx *actor.Context, msg any) error {
 	case tickMsg:
 		m.rn.Tick()
 	case *raftpb.Message:
+		if err := m.checkPeerMessage(x); err != nil {
+			m.mx.invalid.Inc()
+			m.log.Debug("message refused", zap.Error(err))
+			break
+		}
 		if err := m.rn.Step(x); err != nil && !errors.Is(err, core.ErrProposalDropped) {
 			m.mx.invalid.Inc()
 			m.log.Debug("message refused", zap.Stringer("type", x.Type), zap.Uint64("from", x.From), zap.Error(err))
@@ -171,6 +176,23 @@ func (m *member) HandleInfo(ctx *actor.Context, msg any) error {
 		return nil
 	}
 	m.schedule(ctx)
+	return nil
+}
+
+// checkPeerMessage refuses what no member of this group sends: a message
+// for another id, from outside the group, or with missing entries.
+func (m *member) checkPeerMessage(x *raftpb.Message) error {
+	if x.To != m.cfg.ID {
+		return fmt.Errorf("message for member %d reached member %d", x.To, m.cfg.ID)
+	}
+	if _, ok := m.cfg.Peers[x.From]; !ok || x.From == m.cfg.ID {
+		return fmt.Errorf("message from %d, not a peer", x.From)
+	}
+	for _, e := range x.Entries {
+		if e == nil {
+			return errors.New("message with a missing entry")
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,110 @@
+package raft_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/distributed-go/distributed/actor"
+	"github.com/distributed-go/distributed/behaviors/kv"
+	"github.com/distributed-go/distributed/behaviors/raft"
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+	"github.com/distributed-go/distributed/behaviors/raft/rpcpb"
+	"github.com/distributed-go/distributed/behaviors/replog"
+)
+
+func singleMember(t *testing.T, dir string) (*actor.System, raft.Config) {
+	t.Helper()
+	sys, err := actor.NewSystem(actor.Config{Name: "solo", Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sys.Shutdown(ctx)
+	})
+	cfg := raft.Config{
+		Group: "solo", ID: 1, Peers: map[uint64]string{1: sys.Address()}, Dir: dir,
+		NewStateMachine: func() replog.StateMachine { return kv.NewStore() },
+	}
+	if _, err := raft.Start(sys, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return sys, cfg
+}
+
+// TestSingleMember: a group of one elects itself, serves writes and
+// linearizable reads, and after its actor is killed the supervisor restarts
+// it and the log gives back every acknowledged write.
+func TestSingleMember(t *testing.T) {
+	sys, cfg := singleMember(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kc := kv.NewClient(raft.NewClient(sys, cfg.Group, cfg.Peers, raft.ClientOptions{}))
+	for i := range 50 {
+		if err := kc.Put(ctx, "k", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		pid, ok := sys.WhereIs(raft.ActorName(cfg.Group))
+		if !ok {
+			t.Fatal("member not registered")
+		}
+		if err := sys.Kill(pid); err != nil {
+			t.Fatal(err)
+		}
+		v, ok, err := kc.Get(ctx, "k")
+		if err != nil || !ok || len(v) != 1 || v[0] != 49 {
+			t.Fatalf("round %d: get after restart = %v %v %v", round, v, ok, err)
+		}
+		if newPID, _ := sys.WhereIs(raft.ActorName(cfg.Group)); newPID.String() == pid.String() {
+			t.Fatal("member was not restarted")
+		}
+	}
+	if sw, _, _, err := kc.CompareAndSwap(ctx, "k", []byte{49}, []byte("x")); err != nil || !sw {
+		t.Fatalf("cas after restarts: %v %v", sw, err)
+	}
+}
+
+// TestMalformedInput: garbage from the network is refused, never crashes
+// the member.
+func TestMalformedInput(t *testing.T) {
+	sys, cfg := singleMember(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pid, _ := sys.WhereIs(raft.ActorName(cfg.Group))
+	for _, m := range []*raftpb.Message{
+		{}, {Type: raftpb.MessageType_MESSAGE_TYPE_APP}, {Type: 99, From: 7, To: 1},
+		{Type: raftpb.MessageType_MESSAGE_TYPE_APP, From: 9, To: 1, Term: 1 << 62, Entries: []*raftpb.Entry{nil}},
+	} {
+		sys.Send(pid, m)
+	}
+	if _, err := actor.Ask[*rpcpb.Status](ctx, sys, pid, &rpcpb.StatusRequest{}); err != nil {
+		t.Fatalf("member died on malformed input: %v", err)
+	}
+	kc := kv.NewClient(raft.NewClient(sys, cfg.Group, cfg.Peers, raft.ClientOptions{}))
+	if err := kc.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kc.Put(ctx, "", []byte("v")); !errors.Is(err, kv.ErrRejected) {
+		t.Fatalf("empty key: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	_, err := raft.Props(raft.Config{Group: "a b", Peers: map[uint64]string{2: ""}})
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"Group", "ID must not be 0", "Dir is required", "NewStateMachine"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
