@@ -1,0 +1,269 @@
+//go:build !race
+
+// Several cluster nodes in one process means several protoactor remote
+// transports, which race inside protoactor-go (see actor/remote_test.go):
+// this test runs without -race (`make test` runs it in its second pass).
+
+package saga
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/distributed-go/distributed/actor"
+	"github.com/distributed-go/distributed/behaviors/saga/sagapb"
+	"github.com/distributed-go/distributed/cluster"
+)
+
+var soak = flag.Int("saga.soak", 0, "run the crash-recovery test with this many sagas instead of 1000")
+
+// participantNode is a node that hosts one of the shop's services.
+type participantNode struct {
+	node *cluster.Node
+	pid  atomic.Pointer[actor.PID]
+}
+
+func (p *participantNode) resolve() (*actor.PID, error) {
+	pid := p.pid.Load()
+	if pid == nil {
+		return nil, errors.New("participant is down")
+	}
+	return pid, nil
+}
+
+func startClusterNode(t *testing.T, cfg cluster.Config) *cluster.Node {
+	t.Helper()
+	cfg.Logger = zap.NewNop()
+	cfg.JoinTimeout = 10 * time.Second
+	nd, err := cluster.NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := nd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nd.Stop)
+	return nd
+}
+
+// TestCrashRecovery runs 1000 order sagas over three participant services
+// (inventory, payment, order), each on its own node, while a chaos loop
+// kills random coordinators, the coordinator's node crashes twice and comes
+// back on its data directory, and the payment node crashes once and is
+// replaced. Every saga must end as it would have without the faults
+// (committed, or compensated where its input makes a step refuse), and the
+// services' invariants must hold: stock + reserved = initial, no payment
+// without an order, no double charge.
+func TestCrashRecovery(t *testing.T) {
+	n := 1000
+	if *soak > 0 {
+		n = *soak
+	}
+	s := newShop(3 * n)
+	seed := cluster.Local("inv")
+	invNode := startClusterNode(t, seed)
+	seeds := []string{invNode.GossipAddress()}
+	start := func(name string, h Handler, b *Barrier) *participantNode {
+		cfg := cluster.Local(name)
+		cfg.Seeds = seeds
+		nd := invNode
+		if name != "inv" {
+			nd = startClusterNode(t, cfg)
+		}
+		p := &participantNode{node: nd}
+		pid, err := nd.System().Spawn(ParticipantProps(b, h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.pid.Store(pid)
+		return p
+	}
+	inv := start("inv", s.inventory(), s.invB)
+	pay := start("pay", s.payment(), s.payB)
+	ord := start("ord", s.orderService(), s.ordB)
+
+	def := orderSaga(inv.resolve, pay.resolve, ord.resolve, func(st *Step) {
+		st.Timeout = 500 * time.Millisecond
+		// No limit on retries: a fault must delay a saga, not change how
+		// it ends.
+		st.Retry = RetryPolicy{MaxAttempts: -1, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+		st.CompensationRetry = st.Retry
+	})
+	coordDir := t.TempDir()
+	var (
+		mu       sync.Mutex
+		coord    *cluster.Node
+		mgr      *Manager
+		restarts int
+	)
+	startCoordinator := func() {
+		cfg := cluster.Local(fmt.Sprintf("coord-%d", restarts))
+		cfg.Seeds = seeds
+		cfg.DataDir = coordDir
+		nd := startClusterNode(t, cfg)
+		m, err := Start(nd.System(), Config{Dir: filepath.Join(nd.DataDir(), "saga"), Definitions: []*Definition{def},
+			MaxRestarts: 1 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		coord, mgr = nd, m
+		mu.Unlock()
+		t.Cleanup(func() { m.Close(context.Background()) })
+	}
+	crashCoordinator := func() {
+		mu.Lock()
+		nd, m := coord, mgr
+		mu.Unlock()
+		nd.Crash()
+		if err := m.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		restarts++
+		startCoordinator()
+	}
+	startCoordinator()
+
+	// The chaos loop kills the coordinator of a random unfinished saga.
+	var kills atomic.Int64
+	stop := make(chan struct{})
+	chaosDone := make(chan struct{})
+	go func() {
+		defer close(chaosDone)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(2+rng.IntN(8)) * time.Millisecond):
+			}
+			mu.Lock()
+			nd, m := coord, mgr
+			mu.Unlock()
+			live := m.List(Running, Compensating)
+			if len(live) == 0 {
+				continue
+			}
+			if pid, ok := m.Coordinator(live[rng.IntN(len(live))].ID); ok {
+				if nd.System().Kill(pid) == nil {
+					kills.Add(1)
+				}
+			}
+		}
+	}()
+
+	want := map[string]Status{}
+	const batch = 100
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	nb := (n + batch - 1) / batch
+	faultAt := map[int]string{3 * nb / 10: "coordinator", 5 * nb / 10: "payment", 7 * nb / 10: "coordinator"}
+	for b := 0; b < nb; b++ {
+		mu.Lock()
+		m := mgr
+		mu.Unlock()
+		for i := b * batch; i < min(n, (b+1)*batch); i++ {
+			id := fmt.Sprintf("order-%05d", i)
+			var flags []string
+			want[id] = Committed
+			switch {
+			case i%25 == 11:
+				flags = append(flags, "failstock")
+				want[id] = Compensated
+			case i%10 == 3:
+				flags = append(flags, "failpay")
+				want[id] = Compensated
+			case i%10 == 7:
+				flags = append(flags, "failorder")
+				want[id] = Compensated
+			}
+			if err := m.Begin(ctx, "order", id, order(1+i%3, 10+i%7, flags...)); err != nil {
+				t.Fatalf("Begin %s: %v", id, err)
+			}
+		}
+		// Faults at fixed points of the run, with sagas in flight.
+		switch faultAt[b] {
+		case "coordinator":
+			crashCoordinator()
+		case "payment":
+			pay.pid.Store(nil)
+			pay.node.Crash()
+			cfg := cluster.Local(fmt.Sprintf("pay-%d", b))
+			cfg.Seeds = seeds
+			pay.node = startClusterNode(t, cfg)
+			pid, err := pay.node.System().Spawn(ParticipantProps(s.payB, s.payment()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pay.pid.Store(pid)
+		}
+		// Keep the number of sagas in flight bounded.
+		waitFor(t, "in-flight sagas drain", time.Minute, func() bool {
+			mu.Lock()
+			m := mgr
+			mu.Unlock()
+			return len(m.List(Running, Compensating)) < batch/2
+		})
+	}
+	mu.Lock()
+	m := mgr
+	mu.Unlock()
+	waitFor(t, "every saga ends", 2*time.Minute, func() bool { return len(m.List(Committed, Compensated)) == n })
+	close(stop)
+	<-chaosDone
+
+	got := map[string]Status{}
+	for _, info := range m.List() {
+		got[info.ID] = info.Status
+	}
+	if len(got) != n {
+		t.Fatalf("%d sagas in the journal, want %d", len(got), n)
+	}
+	wrong := 0
+	for id, st := range want {
+		if got[id] != st {
+			wrong++
+			if wrong <= 5 {
+				h, _ := m.History(id)
+				t.Errorf("saga %s ended %s, want %s; history:", id, got[id], st)
+				for _, ev := range h {
+					t.Logf("  %v", ev)
+				}
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Fatalf("%d sagas ended differently than without faults", wrong)
+	}
+	s.check(t, got)
+	if restarts != 2 || kills.Load() == 0 {
+		t.Fatalf("faults injected: %d coordinator node crashes, %d coordinator kills", restarts, kills.Load())
+	}
+	failedAttempts, resends := 0, 0
+	for id := range got {
+		h, _ := m.History(id)
+		for _, ev := range h {
+			if ev.Kind == sagapb.EventKind_EVENT_ATTEMPT_FAILED {
+				failedAttempts++
+			}
+			if ev.Kind == sagapb.EventKind_EVENT_SENT && ev.Attempt > 1 {
+				resends++
+			}
+		}
+	}
+	ps, is, ords := s.payB.Stats(), s.invB.Stats(), s.ordB.Stats()
+	t.Logf("%d sagas, %d coordinator kills, 2 coordinator node crashes, 1 payment node crash; %d resends, %d failed attempts; barrier duplicates: inventory %d, payment %d, order %d; null compensations %d",
+		n, kills.Load(), resends, failedAttempts, is.Duplicates, ps.Duplicates, ords.Duplicates, is.NullCompensations+ps.NullCompensations+ords.NullCompensations)
+}
