@@ -147,6 +147,11 @@ func (s *System) Logger() *zap.Logger { return s.log }
 // be gathered (always, unless Config.Registerer was a plain Registerer).
 func (s *System) Gatherer() prometheus.Gatherer { return s.gatherer }
 
+// Registerer returns where the system registers its metrics (Config.Registerer,
+// or its private registry), so that behaviours running on the system can
+// register theirs next to them.
+func (s *System) Registerer() prometheus.Registerer { return s.metrics.reg }
+
 // Protoactor returns the underlying protoactor system: the seam for the
 // cluster layer (remote transport). Application code should not need it.
 func (s *System) Protoactor() *pa.ActorSystem { return s.ps }
@@ -201,6 +206,7 @@ func (s *System) spawn(props *Props, name string, parent *process, link bool) (*
 			return nil, err
 		}
 		p.names = []string{name}
+		s.exposeName(name)
 	}
 	if parent != nil {
 		parent.mu.Lock()

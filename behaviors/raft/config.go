@@ -61,7 +61,8 @@ type Config struct {
 	// acknowledged writes may then be lost in a crash).
 	NoSync bool
 
-	// Registerer receives the member's metrics. Default: none.
+	// Registerer receives the member's metrics. Default: none (Start uses
+	// the system's registry).
 	Registerer prometheus.Registerer
 }
 

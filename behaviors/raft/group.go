@@ -31,7 +31,13 @@ func ChildSpec(cfg Config) (supervision.ChildSpec, error) {
 // supervisor (registered as "raft.<group>.sup") and returns the
 // supervisor's PID. The supervisor restarts a member that crashes or is
 // killed up to 20 times in 10 seconds.
+//
+// Unless cfg.Registerer is set, the member's metrics go to the system's
+// registry (System.Registerer).
 func Start(sys *actor.System, cfg Config) (*actor.PID, error) {
+	if cfg.Registerer == nil {
+		cfg.Registerer = sys.Registerer()
+	}
 	child, err := ChildSpec(cfg)
 	if err != nil {
 		return nil, err
