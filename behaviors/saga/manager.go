@@ -129,8 +129,10 @@ type entry struct {
 	quiet   []func() // called when pending drops to 0
 	settled chan struct{}
 	coord   *actor.PID
-	started time.Time
-	updated time.Time
+	// resuming: a RESUMED event is on its way to the journal.
+	resuming bool
+	started  time.Time
+	updated  time.Time
 }
 
 // Manager runs sagas on one node: a journal, a supervisor of coordinator
@@ -422,7 +424,7 @@ func (m *Manager) Begin(ctx context.Context, definition, id string, input []byte
 	}
 	m.sagas[id] = &entry{st: newState(id), def: def, settled: make(chan struct{})}
 	m.mu.Unlock()
-	err := m.persistSync(&sagapb.Event{SagaId: id, Kind: sagapb.EventKind_EVENT_STARTED, Definition: def.Name, Data: input, Step: -1})
+	err := m.persistSync(&sagapb.Event{SagaId: id, Kind: sagapb.EventKind_EVENT_STARTED, Definition: def.Name, Data: input})
 	if err != nil {
 		m.mu.Lock()
 		delete(m.sagas, id)
@@ -480,13 +482,19 @@ func (m *Manager) Resume(ctx context.Context, id string) error {
 	case e == nil:
 		m.mu.Unlock()
 		return fmt.Errorf("saga %s: %w", id, ErrNotFound)
-	case e.st.status != Stuck:
+	case e.st.status != Stuck || e.resuming:
 		s := e.st.status
 		m.mu.Unlock()
 		return fmt.Errorf("saga %s is %s: %w", id, s, ErrNotStuck)
 	}
+	// Only one RESUMED may be journaled per stuck period.
+	e.resuming = true
 	m.mu.Unlock()
-	if err := m.persistSync(&sagapb.Event{SagaId: id, Kind: sagapb.EventKind_EVENT_RESUMED, Step: -1}); err != nil {
+	err := m.persistSync(&sagapb.Event{SagaId: id, Kind: sagapb.EventKind_EVENT_RESUMED})
+	m.mu.Lock()
+	e.resuming = false
+	m.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("saga %s: journal: %w", id, err)
 	}
 	if _, err := supervision.StartChildWith(ctx, m.sys, m.sup, id); err != nil {
