@@ -188,6 +188,16 @@ func newRaft(c *Config) (*raft, error) {
 		// A snapshot persisted after the hard state may be ahead of it.
 		lg.committed = max(lg.committed, hs.Commit)
 	}
+	if si := snap.GetMetadata().GetIndex(); si > lg.applied {
+		// The log may keep entries the snapshot covers (a compaction
+		// short of the snapshot): the state machine starts from the
+		// snapshot, so they count as applied.
+		if last := lg.lastIndex(); si > last {
+			return nil, fmt.Errorf("raft: storage snapshot index %d is past the last index %d", si, last)
+		}
+		lg.committed = max(lg.committed, si)
+		lg.applied = si
+	}
 	if cfg.Applied > 0 {
 		lg.appliedTo(min(cfg.Applied, lg.committed))
 	}
@@ -420,7 +430,11 @@ func (r *raft) tickHeartbeat() {
 			r.logger.Infof("raft %d: abandoned leadership transfer to %d", r.id, r.transferee)
 			r.transferee = None
 		}
-		if r.checkQuorum && !r.quorumActive() {
+		if !r.isVoter(r.id) {
+			// Removed from the configuration: keep trying to hand over
+			// (the quorum check does not apply to a non-voter).
+			r.handOver()
+		} else if r.checkQuorum && !r.quorumActive() {
 			r.logger.Warnf("raft %d: stepped down at term %d: no quorum heard from in an election timeout", r.id, r.term)
 			r.becomeFollower(r.term, None)
 			return
@@ -635,6 +649,9 @@ func (r *raft) stepLeader(m *raftpb.Message) error {
 		r.bcastAppend()
 		return nil
 	case msgReadIndex:
+		if !r.isVoter(r.id) {
+			return fmt.Errorf("%w: this leader is no longer a voter", ErrProposalDropped)
+		}
 		r.handleReadIndex(m)
 		return nil
 	}

@@ -9,12 +9,14 @@ import (
 	"testing"
 
 	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 var (
 	flagSeeds = flag.Int("raft.seeds", 200, "number of seeds the Raft simulator runs")
 	flagSteps = flag.Int("raft.steps", 300, "steps per seed in the Raft simulator")
 	flagSeed  = flag.Int64("raft.seed", -1, "run only this simulator seed (replay a failure)")
+	flagTrace = flag.Int("raft.trace", 40, "simulator steps shown when a check fails")
 )
 
 // simFaults are the per-seed fault rates.
@@ -32,6 +34,11 @@ type simNode struct {
 	st       *MemoryStorage
 	applied  uint64 // last index applied since the last restart
 	restarts int
+	// digest is the state machine: a hash chained over every entry
+	// applied, restored from snapshots. cs is the configuration the
+	// application last learned (ApplyConfChange or a snapshot).
+	digest uint64
+	cs     *raftpb.ConfState
 }
 
 type simMsg struct {
@@ -73,11 +80,20 @@ type sim struct {
 	// already found in that leader's log.
 	verified []leaderCheck
 	reads    map[string]simRead
-	quiet    bool // no client requests
-	nextProp int
-	nextRead int
-	step     int
-	trace    []traceLine
+	// digests maps an index to the state machine digest after applying
+	// the log up to it (State Machine Safety through snapshots).
+	digests map[uint64]uint64
+	// compact is the per-step probability that a node snapshots and
+	// compacts; confChange that a node proposes a membership change.
+	compact, confChange float64
+	// universe is every node id; peers the bootstrap voters among them.
+	universe                         []uint64
+	snapshots, restores, confChanges int
+	quiet                            bool // no client requests
+	nextProp                         int
+	nextRead                         int
+	step                             int
+	trace                            []traceLine
 }
 
 // traceLine is formatted only when a failure is reported.
@@ -101,7 +117,23 @@ type committedAt struct {
 	term uint64
 }
 
+// simOpts are what a simulation exercises beyond the core's options.
+type simOpts struct {
+	// compact: nodes snapshot and compact their logs at random, so that
+	// lagging and restarted nodes catch up by chunked InstallSnapshot.
+	compact bool
+	// spares nodes start outside the cluster; with confChange, random
+	// membership changes (voters, learners, joint consensus) add and
+	// remove nodes.
+	spares     int
+	confChange bool
+}
+
 func newSim(t testing.TB, seed int64, n int, f simFaults, opts ...option) *sim {
+	return newSimWith(t, seed, n, f, simOpts{}, opts...)
+}
+
+func newSimWith(t testing.TB, seed int64, n int, f simFaults, so simOpts, opts ...option) *sim {
 	s := &sim{
 		t: t, seed: seed, f: f, opts: opts,
 		rng:      rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
@@ -109,24 +141,34 @@ func newSim(t testing.TB, seed int64, n int, f simFaults, opts ...option) *sim {
 		applied:  map[uint64]*raftpb.Entry{},
 		matching: map[logKey]logVal{},
 		reads:    map[string]simRead{},
+		digests:  map[uint64]uint64{},
 	}
-	for i := 1; i <= n; i++ {
-		s.peers = append(s.peers, uint64(i))
+	if so.compact {
+		s.compact = []float64{0.01, 0.05, 0.2}[seed%3]
 	}
-	for _, id := range s.peers {
+	if so.confChange {
+		s.confChange = []float64{0.01, 0.03, 0.1}[(seed/3)%3]
+	}
+	for i := 1; i <= n+so.spares; i++ {
+		if i <= n {
+			s.peers = append(s.peers, uint64(i))
+		}
+		s.universe = append(s.universe, uint64(i))
+	}
+	for _, id := range s.universe {
 		nd := &simNode{id: id, st: NewMemoryStorage()}
 		s.start(nd)
 		s.nodes = append(s.nodes, nd)
 	}
-	s.checked = make([][]*raftpb.Entry, n)
-	s.verified = make([]leaderCheck, n)
+	s.checked = make([][]*raftpb.Entry, len(s.nodes))
+	s.verified = make([]leaderCheck, len(s.nodes))
 	return s
 }
 
 func (s *sim) start(nd *simNode) {
 	c := &Config{
 		ID: nd.id, Peers: s.peers, Storage: nd.st, ElectionTick: 10, HeartbeatTick: 1,
-		MaxSizePerMsg: 256, MaxInflightMsgs: 4,
+		MaxSizePerMsg: 256, MaxInflightMsgs: 4, MaxSnapshotChunkSize: 64,
 		RandSeed: uint64(s.seed)<<8 + nd.id<<4 + uint64(nd.restarts),
 	}
 	for _, o := range s.opts {
@@ -137,13 +179,55 @@ func (s *sim) start(nd *simNode) {
 		s.fail("restart %d: %v", nd.id, err)
 	}
 	nd.rn = rn
-	nd.applied = 0
+	nd.applied, nd.digest, nd.cs = 0, 0, nil
+	if snap, _ := nd.st.Snapshot(); snap.Metadata.Index > 0 {
+		nd.applied, nd.digest = s.restoreState(nd, snap)
+		nd.cs = snap.Metadata.ConfState
+	}
+}
+
+// snapData encodes a state machine for a snapshot: the digest, padded in
+// proportion to the index so that snapshots span several chunks.
+func snapData(index, digest uint64) []byte {
+	b := fmt.Appendf(nil, "%d:%x:", index, digest)
+	return append(b, bytes.Repeat([]byte{'.'}, int(index%97)+int(index))...)
+}
+
+// restoreState decodes a snapshot's state machine and checks it against
+// what every node that applied the log up to there computed.
+func (s *sim) restoreState(nd *simNode, snap *raftpb.Snapshot) (uint64, uint64) {
+	var index, digest uint64
+	if _, err := fmt.Sscanf(string(snap.Data), "%d:%x:", &index, &digest); err != nil || index != snap.Metadata.Index {
+		s.fail("node %d: snapshot %d has bad data %q: %v", nd.id, snap.Metadata.Index, snap.Data, err)
+	}
+	if !bytes.Equal(snap.Data, snapData(index, digest)) {
+		s.fail("node %d: snapshot %d data damaged (%d bytes)", nd.id, index, len(snap.Data))
+	}
+	if d, ok := s.digests[index]; ok && d != digest {
+		s.fail("State Machine Safety: node %d restored a snapshot at %d whose state differs from the one applied there", nd.id, index)
+	}
+	if index > uint64(len(s.committed)) {
+		s.fail("node %d: snapshot at %d beyond anything seen committed (%d)", nd.id, index, len(s.committed))
+	}
+	if c := s.committed[index-1]; c.e.Term != snap.Metadata.Term {
+		s.fail("node %d: snapshot at %d@%d, but %d@%d was committed", nd.id, index, snap.Metadata.Term, index, c.e.Term)
+	}
+	return index, digest
+}
+
+func chain(digest uint64, e *raftpb.Entry) uint64 {
+	h := digest ^ 0xcbf29ce484222325
+	for _, b := range fmt.Appendf(nil, "%d/%d/%d/%s", e.Index, e.Term, e.Type, e.Data) {
+		h ^= uint64(b)
+		h *= 0x100000001b3
+	}
+	return h
 }
 
 func (s *sim) fail(format string, args ...any) {
 	s.t.Helper()
 	var tail []string
-	for _, l := range s.trace[max(0, len(s.trace)-40):] {
+	for _, l := range s.trace[max(0, len(s.trace)-*flagTrace):] {
 		tail = append(tail, fmt.Sprintf("%d: ", l.step)+fmt.Sprintf(l.format, l.args...))
 	}
 	s.t.Fatalf("seed %d, step %d: %s\nreplay: go test ./behaviors/raft/core -run %s -raft.seed %d\nlast steps:\n  %s",
@@ -152,8 +236,8 @@ func (s *sim) fail(format string, args ...any) {
 
 func (s *sim) logf(format string, args ...any) {
 	s.trace = append(s.trace, traceLine{s.step, format, args})
-	if len(s.trace) > 200 {
-		s.trace = s.trace[100:]
+	if len(s.trace) > 2*max(100, *flagTrace) {
+		s.trace = s.trace[len(s.trace)-max(100, *flagTrace):]
 	}
 }
 
@@ -196,6 +280,11 @@ func (s *sim) ready(nd *simNode) {
 		return
 	}
 	rd := nd.rn.Ready()
+	if rd.Snapshot != nil {
+		if err := nd.st.ApplySnapshot(rd.Snapshot); err != nil {
+			s.fail("node %d: persist snapshot: %v", nd.id, err)
+		}
+	}
 	if rd.HardState != nil {
 		nd.st.SetHardState(rd.HardState)
 	}
@@ -205,11 +294,38 @@ func (s *sim) ready(nd *simNode) {
 	for _, m := range rd.Messages {
 		s.send(m)
 	}
+	if rd.Snapshot != nil {
+		md := rd.Snapshot.Metadata
+		if md.Index <= nd.applied {
+			s.fail("node %d: snapshot %d does not advance applied %d", nd.id, md.Index, nd.applied)
+		}
+		nd.applied, nd.digest = s.restoreState(nd, rd.Snapshot)
+		nd.cs = md.ConfState
+		s.restores++
+		s.logf("node %d restored snapshot %d@%d %v", nd.id, md.Index, md.Term, md.ConfState)
+	}
 	for _, e := range rd.CommittedEntries {
 		if e.Index != nd.applied+1 {
 			s.fail("node %d applied index %d after %d", nd.id, e.Index, nd.applied)
 		}
 		nd.applied = e.Index
+		nd.digest = chain(nd.digest, e)
+		if d, ok := s.digests[e.Index]; ok && d != nd.digest {
+			s.fail("State Machine Safety: node %d's state after applying %d differs from another node's", nd.id, e.Index)
+		}
+		s.digests[e.Index] = nd.digest
+		if e.Type == raftpb.EntryType_ENTRY_TYPE_CONF_CHANGE {
+			cc := &raftpb.ConfChange{}
+			if err := proto.Unmarshal(e.Data, cc); err != nil {
+				s.fail("node %d: conf change %d: %v", nd.id, e.Index, err)
+			}
+			cs, err := nd.rn.ApplyConfChange(cc)
+			if err != nil {
+				s.fail("node %d: committed conf change %d (%v) does not apply to %v: %v", nd.id, e.Index, cc, nd.rn.r.cfg, err)
+			}
+			nd.cs = cs
+			s.logf("node %d applied conf change %d: %v -> %v", nd.id, e.Index, cc.Changes, cs)
+		}
 		// State Machine Safety: no two nodes apply different entries at
 		// the same index.
 		if prev, ok := s.applied[e.Index]; ok {
@@ -238,20 +354,40 @@ func (s *sim) ready(nd *simNode) {
 	nd.rn.Advance(rd)
 }
 
+// simLog is a node's log as the core sees it: the entries from first on,
+// with the term of the entry before them (prevTerm).
+type simLog struct {
+	first, prevTerm uint64
+	ents            []*raftpb.Entry
+}
+
+func (l simLog) last() uint64 { return l.first + uint64(len(l.ents)) - 1 }
+
+// at returns the entry at i, or nil if it is compacted or past the end.
+func (l simLog) at(i uint64) *raftpb.Entry {
+	if i < l.first || i > l.last() {
+		return nil
+	}
+	return l.ents[i-l.first]
+}
+
 // logOf returns the node's log as the core sees it (persisted entries plus
 // unstable ones), or the persisted log of a crashed node.
-func logOf(nd *simNode) []*raftpb.Entry {
+func logOf(nd *simNode) simLog {
 	if nd.rn == nil {
+		first, _ := nd.st.FirstIndex()
 		last, _ := nd.st.LastIndex()
-		es, _ := nd.st.Entries(1, last+1, noLimit)
-		return es
+		prev, _ := nd.st.Term(first - 1)
+		es, _ := nd.st.Entries(first, last+1, noLimit)
+		return simLog{first, prev, es}
 	}
 	l := nd.rn.r.log
-	es, err := l.slice(1, l.lastIndex()+1, noLimit)
+	first := l.firstIndex()
+	es, err := l.slice(first, l.lastIndex()+1, noLimit)
 	if err != nil {
 		panic(err)
 	}
-	return es
+	return simLog{first, l.mustTerm(first - 1), es}
 }
 
 // checkElectionSafety: at most one leader per term.
@@ -268,9 +404,12 @@ func (s *sim) checkElectionSafety() {
 	}
 }
 
-// check verifies the safety properties.
+// check verifies the safety properties. Compacted prefixes are checked
+// through the snapshots that replace them: a snapshot's (index, term) must
+// be the committed entry's, and its state the one every node computed by
+// applying the log up to there.
 func (s *sim) check() {
-	logs := make([][]*raftpb.Entry, len(s.nodes))
+	logs := make([]simLog, len(s.nodes))
 	for i, nd := range s.nodes {
 		logs[i] = logOf(nd)
 	}
@@ -280,17 +419,20 @@ func (s *sim) check() {
 	for i, lg := range logs {
 		old := s.checked[i]
 		j := 0
-		for j < len(lg) && j < len(old) && lg[j] == old[j] {
-			j++
+		if len(old) > 0 && len(lg.ents) > 0 && old[0].Index <= lg.first {
+			k := int(lg.first - old[0].Index)
+			for j < len(lg.ents) && k+j < len(old) && lg.ents[j] == old[k+j] {
+				j++
+			}
 		}
-		var prevTerm uint64
+		prevTerm := lg.prevTerm
 		if j > 0 {
-			prevTerm = lg[j-1].Term
+			prevTerm = lg.ents[j-1].Term
 		}
-		for ; j < len(lg); j++ {
-			e := lg[j]
-			if e.Index != uint64(j+1) {
-				s.fail("node %d: entry at position %d has index %d", s.nodes[i].id, j+1, e.Index)
+		for ; j < len(lg.ents); j++ {
+			e := lg.ents[j]
+			if e.Index != lg.first+uint64(j) {
+				s.fail("node %d: entry at position %d has index %d", s.nodes[i].id, lg.first+uint64(j), e.Index)
 			}
 			if e.Term < prevTerm {
 				s.fail("node %d: term decreases at index %d", s.nodes[i].id, e.Index)
@@ -306,7 +448,7 @@ func (s *sim) check() {
 			}
 			prevTerm = e.Term
 		}
-		s.checked[i] = lg
+		s.checked[i] = lg.ents
 	}
 	s.checkElectionSafety()
 	for i, nd := range s.nodes {
@@ -314,12 +456,28 @@ func (s *sim) check() {
 			continue
 		}
 		r := nd.rn.r
-		// Record what this node knows to be committed.
-		for idx := uint64(len(s.committed)) + 1; idx <= r.log.committed; idx++ {
-			s.committed = append(s.committed, committedAt{e: logs[i][idx-1], term: r.term})
+		lg := logs[i]
+		// Record what this node knows to be committed. A leader counts
+		// its own entries towards a quorum before it has persisted them,
+		// but the commit index leaves the node (in messages, or as applied
+		// entries) only once the Ready that holds both is persisted: a
+		// crash before that loses the commit with the entries. So the
+		// commit index that counts is the persisted one.
+		committed := nd.st.HardState().Commit
+		for idx := uint64(len(s.committed)) + 1; idx <= committed; idx++ {
+			e := lg.at(idx)
+			if e == nil {
+				break // compacted here; its leader recorded it
+			}
+			s.committed = append(s.committed, committedAt{e: e, term: r.term})
 		}
-		for idx := r.log.committed; idx > 0; idx-- {
-			e, c := logs[i][idx-1], &s.committed[idx-1]
+		if lg.first > 1 && lg.first-1 <= uint64(len(s.committed)) {
+			if c := s.committed[lg.first-2]; c.e.Term != lg.prevTerm {
+				s.fail("node %d compacted up to %d@%d but %d@%d was committed", nd.id, lg.first-1, lg.prevTerm, lg.first-1, c.e.Term)
+			}
+		}
+		for idx := min(committed, uint64(len(s.committed))); idx >= lg.first && idx > 0; idx-- {
+			e, c := lg.at(idx), &s.committed[idx-1]
 			if c.e.Term != e.Term || !bytes.Equal(c.e.Data, e.Data) {
 				s.fail("node %d commits %d@%d but %d@%d was committed before", nd.id, idx, e.Term, idx, c.e.Term)
 			}
@@ -330,7 +488,7 @@ func (s *sim) check() {
 		}
 	}
 	// Leader Completeness: a leader of a term later than the one in which
-	// an entry was known committed holds that entry.
+	// an entry was known committed holds that entry (or a snapshot of it).
 	for i, nd := range s.nodes {
 		if nd.rn == nil || nd.rn.r.role != Leader {
 			continue
@@ -340,13 +498,19 @@ func (s *sim) check() {
 		if v.term != lt {
 			*v = leaderCheck{term: lt}
 		}
+		lg := logs[i]
 		for ; v.upTo < uint64(len(s.committed)); v.upTo++ {
 			idx := v.upTo + 1
 			c := s.committed[idx-1]
 			if lt <= c.term {
 				break // not yet required; look again next time
 			}
-			if idx > uint64(len(logs[i])) || logs[i][idx-1].Term != c.e.Term {
+			if idx < lg.first {
+				// Compacted into this leader's snapshot, checked when the
+				// snapshot was made or restored.
+				continue
+			}
+			if e := lg.at(idx); e == nil || e.Term != c.e.Term {
 				s.fail("Leader Completeness: leader %d of term %d lacks entry %d@%d committed by term %d", nd.id, lt, idx, c.e.Term, c.term)
 			}
 		}
@@ -356,9 +520,7 @@ func (s *sim) check() {
 func (s *sim) maxCommit() uint64 {
 	var m uint64
 	for _, nd := range s.nodes {
-		if nd.rn != nil {
-			m = max(m, nd.rn.r.log.committed)
-		}
+		m = max(m, nd.st.HardState().Commit)
 	}
 	return max(m, uint64(len(s.committed)))
 }
@@ -393,6 +555,12 @@ func (s *sim) stepOnce() {
 		err := nd.rn.ReadIndex([]byte(ctx))
 		s.logf("read %s at %d: %v", ctx, nd.id, err)
 	}
+	if up := s.up(); len(up) > 0 && s.rng.Float64() < s.compact {
+		s.snapshotAndCompact(up[s.rng.IntN(len(up))])
+	}
+	if up := s.up(); len(up) > 0 && !s.quiet && s.rng.Float64() < s.confChange {
+		s.proposeConfChange(up[s.rng.IntN(len(up))])
+	}
 	if up := s.up(); len(up) > 0 && !s.quiet && s.rng.Float64() < 0.02 {
 		// Hand leadership to a random voter, if this node leads.
 		nd := up[s.rng.IntN(len(up))]
@@ -420,14 +588,89 @@ func (s *sim) stepOnce() {
 	}
 }
 
+// snapshotAndCompact makes nd snapshot its state machine at its applied
+// index and compact its log up to there, or a few entries less.
+func (s *sim) snapshotAndCompact(nd *simNode) {
+	snap, _ := nd.st.Snapshot()
+	if nd.applied <= snap.Metadata.Index {
+		return
+	}
+	cs := nd.cs
+	if cs == nil {
+		cs = &raftpb.ConfState{Voters: s.peers}
+	}
+	if _, err := nd.st.CreateSnapshot(nd.applied, cs, snapData(nd.applied, nd.digest)); err != nil {
+		s.fail("node %d: create snapshot at %d: %v", nd.id, nd.applied, err)
+	}
+	s.snapshots++
+	first, _ := nd.st.FirstIndex()
+	at := nd.applied - min(nd.applied-first+1, uint64(s.rng.IntN(4)))
+	if at >= first {
+		if err := nd.st.Compact(at); err != nil {
+			s.fail("node %d: compact %d: %v", nd.id, at, err)
+		}
+	}
+	s.logf("node %d snapshot at %d, compacted to %d", nd.id, nd.applied, at)
+}
+
+// proposeConfChange proposes a random membership change on nd, relative
+// to the configuration nd has applied: add or remove a voter, add, promote
+// or demote a learner, or replace voters through joint consensus.
+func (s *sim) proposeConfChange(nd *simNode) {
+	cfg := nd.rn.r.cfg
+	pick := func(ids []uint64) uint64 { return ids[s.rng.IntN(len(ids))] }
+	var outsiders, voters []uint64
+	for _, id := range s.universe {
+		if !cfg.isVoter(id) {
+			outsiders = append(outsiders, id)
+		}
+	}
+	voters = cfg.voters
+	cc := &raftpb.ConfChange{}
+	single := func(t raftpb.ConfChangeType, id uint64) {
+		cc.Changes = []*raftpb.ConfChangeSingle{{Type: t, NodeId: id}}
+	}
+	switch k := s.rng.IntN(6); {
+	case cfg.joint():
+		// Leave explicitly (the leader also leaves on its own when
+		// auto-leave is set).
+	case k == 0 && len(outsiders) > 0:
+		single(ccAddNode, pick(outsiders))
+	case k == 1 && len(voters) > 1:
+		single(ccRemoveNode, pick(voters))
+	case k == 2 && len(outsiders) > 0:
+		single(ccAddLearner, pick(outsiders))
+	case k == 3 && len(voters) > 2:
+		single(ccAddLearner, pick(voters)) // demote
+	case k == 4 && len(cfg.learners) > 0:
+		single(ccRemoveNode, pick(cfg.learners))
+	case len(outsiders) > 0:
+		// Replace a voter through a joint configuration.
+		cc.Transition = []raftpb.ConfChangeTransition{ccAuto, ccJointImplicit, ccJointExplicit}[s.rng.IntN(3)]
+		out := pick(voters)
+		cc.Changes = []*raftpb.ConfChangeSingle{{Type: ccAddNode, NodeId: pick(outsiders)}, {Type: ccRemoveNode, NodeId: out}}
+		if s.rng.IntN(2) == 0 {
+			cc.Changes[1].Type = ccAddLearner
+		}
+	default:
+		return
+	}
+	err := nd.rn.ProposeConfChange(cc)
+	if err == nil {
+		s.confChanges++
+	}
+	s.logf("conf change %v %v at %d (%v): %v", cc.Transition, cc.Changes, nd.id, cfg, err)
+}
+
 func (s *sim) deliver(m *raftpb.Message) {
 	to := s.nodes[m.To-1]
 	if to.rn == nil || !s.connected(m.From, m.To) {
 		return
 	}
 	err := to.rn.Step(m)
-	s.logf("deliver %s %d->%d t%d i%d lt%d n%d c%d rej%v hint%d ct%d: %v",
-		shortType(m.Type), m.From, m.To, m.Term, m.Index, m.LogTerm, len(m.Entries), m.Commit, m.Reject, m.RejectHint, m.ConflictTerm, err)
+	s.logf("deliver %s %d->%d t%d i%d lt%d n%d c%d rej%v hint%d ct%d snap%d off%d+%d done%v: %v",
+		shortType(m.Type), m.From, m.To, m.Term, m.Index, m.LogTerm, len(m.Entries), m.Commit, m.Reject, m.RejectHint, m.ConflictTerm,
+		m.Snapshot.GetMetadata().GetIndex(), m.SnapOffset, len(m.SnapData), m.SnapDone, err)
 	s.checkElectionSafety()
 }
 
@@ -454,7 +697,7 @@ func (s *sim) fault() {
 	case y < s.f.crash+s.f.partition:
 		if s.side == nil {
 			s.side = map[uint64]int{}
-			for _, id := range s.peers {
+			for _, id := range s.universe {
 				s.side[id] = s.rng.IntN(2)
 			}
 			s.logf("partition %v", s.side)
@@ -498,31 +741,46 @@ func faultsFor(seed int64) simFaults {
 
 // TestSimSafety runs the simulator over many seeds with every combination of
 // PreVote and CheckQuorum, with lease-based reads, and with tight flow
-// control, and checks Election
-// Safety, Log Matching, Leader Completeness, State Machine Safety and read
-// linearizability after every step.
+// control, and checks Election Safety, Log Matching, Leader Completeness,
+// State Machine Safety and read linearizability after every step. Nodes
+// snapshot and compact their logs at random, so that nodes that lag or
+// restart catch up through chunked snapshots; the membership
+// configurations also add and remove voters and learners (single-server
+// and joint changes) among the cluster and two spare nodes.
 func TestSimSafety(t *testing.T) {
 	configs := []struct {
 		name string
 		opts []option
+		so   simOpts
 	}{
-		{"plain", nil},
-		{"prevote", []option{withPreVote}},
-		{"checkquorum", []option{withCheckQuorum}},
-		{"prevote+checkquorum", []option{withPreVote, withCheckQuorum}},
-		{"lease-reads", []option{withPreVote, withCheckQuorum, withLeaseReads}},
+		{"plain", nil, simOpts{}},
+		{"prevote", []option{withPreVote}, simOpts{}},
+		{"checkquorum", []option{withCheckQuorum}, simOpts{}},
+		{"prevote+checkquorum", []option{withPreVote, withCheckQuorum}, simOpts{}},
+		{"lease-reads", []option{withPreVote, withCheckQuorum, withLeaseReads}, simOpts{}},
 		// Tight flow control: one entry per message, one message in
 		// flight, byte-bounded window.
 		{"tight-flow", []option{withPreVote, func(c *Config) {
 			c.MaxSizePerMsg, c.MaxInflightMsgs, c.MaxInflightBytes = 1, 1, 64
-		}}},
+		}}, simOpts{}},
+		{"membership", nil, simOpts{spares: 2, confChange: true}},
+		{"membership+prevote+checkquorum", []option{withPreVote, withCheckQuorum}, simOpts{spares: 2, confChange: true}},
+		{"membership+lease-reads", []option{withPreVote, withCheckQuorum, withLeaseReads}, simOpts{spares: 2, confChange: true}},
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			var snapshots, restores, changes int
 			for _, seed := range seeds() {
 				n := 3 + 2*int(seed%2)
-				s := newSim(t, seed, n, faultsFor(seed), c.opts...)
+				so := c.so
+				so.compact = true
+				s := newSimWith(t, seed, n, faultsFor(seed), so, c.opts...)
 				s.run(*flagSteps)
+				snapshots, restores, changes = snapshots+s.snapshots, restores+s.restores, changes+s.confChanges
+			}
+			t.Logf("%d snapshots taken, %d restored from a leader, %d membership changes proposed", snapshots, restores, changes)
+			if len(seeds()) >= 50 && (snapshots == 0 || restores == 0 || (c.so.confChange && changes == 0)) {
+				t.Errorf("the simulation did not exercise snapshots or membership changes")
 			}
 		})
 	}
@@ -556,7 +814,7 @@ func (s *sim) runUntilProgress(limit int) int {
 				continue
 			}
 			all := true
-			for _, nd := range s.nodes {
+			for _, nd := range s.members() {
 				all = all && nd.applied >= idx
 			}
 			if all {
@@ -565,6 +823,61 @@ func (s *sim) runUntilProgress(limit int) int {
 		}
 	}
 	return -1
+}
+
+// members returns the nodes of the newest configuration: the one applied
+// by the node that has applied the most.
+func (s *sim) members() []*simNode {
+	var best *simNode
+	for _, nd := range s.nodes {
+		if best == nil || nd.applied > best.applied {
+			best = nd
+		}
+	}
+	if best.cs == nil {
+		return s.nodes[:len(s.peers)]
+	}
+	cfg, err := membershipFrom(best.cs)
+	if err != nil {
+		s.fail("node %d: %v", best.id, err)
+	}
+	var out []*simNode
+	for _, id := range cfg.ids() {
+		out = append(out, s.nodes[id-1])
+	}
+	return out
+}
+
+// TestSimMembershipLiveness checks that membership changes under faults
+// leave a cluster that works: once faults and changes end, a new proposal
+// is applied by every member of the newest configuration, and an idle
+// cluster converges. Nodes removed from the configuration are left out.
+func TestSimMembershipLiveness(t *testing.T) {
+	var worst int
+	for _, seed := range seeds() {
+		n := 3 + 2*int(seed%2)
+		s := newSimWith(t, seed, n, faultsFor(seed), simOpts{compact: true, spares: 2, confChange: true}, withPreVote, withCheckQuorum)
+		s.run(*flagSteps)
+		s.calm()
+		s.confChange = 0
+		steps := s.runUntilProgress(600)
+		if steps < 0 {
+			s.fail("faults and membership changes ended, yet no new proposal was applied by every member of %v within 600 rounds", s.members()[0].cs)
+		}
+		worst = max(worst, steps)
+		s.quiet = true
+		s.run(200)
+		var last uint64
+		for _, nd := range s.members() {
+			last = max(last, nd.rn.r.log.lastIndex())
+		}
+		for _, nd := range s.members() {
+			if nd.applied != last {
+				s.fail("idle cluster did not converge: member %d applied %d of %d", nd.id, nd.applied, last)
+			}
+		}
+	}
+	t.Logf("worst rounds to progress after faults and membership changes: %d", worst)
 }
 
 // TestSimLiveness checks loosely that the cluster makes progress: with no
@@ -583,7 +896,9 @@ func TestSimLiveness(t *testing.T) {
 			}
 			worstCalm = max(worstCalm, steps)
 
-			s = newSim(t, seed, n, faultsFor(seed), opts...)
+			// Nodes compact their logs, so that those left behind by the
+			// faults catch up through snapshots.
+			s = newSimWith(t, seed, n, faultsFor(seed), simOpts{compact: true}, opts...)
 			s.run(*flagSteps)
 			s.calm()
 			steps = s.runUntilProgress(400)

@@ -219,15 +219,20 @@ func (r *raft) switchTo(cfg membership) {
 	if r.role != Leader {
 		return
 	}
-	if !cfg.isVoter(r.id) {
-		// A leader removed from the configuration (or made a learner)
-		// steps down once the change is committed (thesis §4.2.2).
-		r.logger.Infof("raft %d: stepping down at term %d: no longer a voter in %v", r.id, r.term, cfg)
-		r.becomeFollower(r.term, None)
-		return
-	}
 	if r.transferee != None && !cfg.isVoter(r.transferee) {
 		r.transferee = None
+	}
+	if !cfg.isVoter(r.id) {
+		// A leader removed from the configuration (or made a learner)
+		// steps down once the change is committed (thesis §4.2.2). The
+		// remaining voters may not know yet that it is committed, and
+		// until they apply it they need the old majority, this node
+		// included, to elect a leader; so it hands leadership over
+		// (§3.10) instead of just leaving: it brings the most advanced
+		// new voter up to date, commit index included, and tells it to
+		// campaign. It steps down when that voter's election reaches it.
+		r.logger.Infof("raft %d: no longer a voter in %v at term %d: handing leadership over", r.id, cfg, r.term)
+		r.handOver()
 	}
 	if r.maybeCommit() {
 		r.bcastAppend()
@@ -237,6 +242,30 @@ func (r *raft) switchTo(cfg membership) {
 				r.sendAppend(id, true)
 			}
 		}
+	}
+}
+
+// handOver starts transferring the leadership of a leader that is no
+// longer a voter to the voter that matches the most of its log.
+func (r *raft) handOver() {
+	if r.transferee != None {
+		return
+	}
+	var to uint64
+	for _, id := range r.cfg.voterIDs() {
+		if pr := r.prs[id]; to == None || pr.Match > r.prs[to].Match {
+			to = id
+		}
+	}
+	if to == None {
+		return
+	}
+	r.transferee = to
+	r.electionElapsed = 0
+	if r.prs[to].Match == r.log.lastIndex() {
+		r.sendTimeoutNow(to)
+	} else {
+		r.sendAppend(to, true)
 	}
 }
 
