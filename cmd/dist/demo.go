@@ -39,7 +39,7 @@ type demoNode struct {
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	nodes := fs.Int("nodes", 3, "how many nodes")
-	httpAddr := fs.String("http", "127.0.0.1:8080", "the first node's observer `host:port` (the others take the next free ports)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "the first node's observer `host:port` (the others take the next free ports; port 0: any free ports)")
 	dataDir := fs.String("data", "", "data `directory` (default: a temporary directory, removed on exit)")
 	workload := fs.String("workload", defaultWorkload(), "workload to run on every node: "+strings.Join(workloadNames(), ", "))
 	secret := fs.String("secret", "", "cluster `secret` (default: an open cluster on 127.0.0.1)")
@@ -87,7 +87,11 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	taken := map[string]bool{}
 	for i, name := range names {
 		d := &demoNode{name: name, dir: filepath.Join(dir, name)}
-		if d.http, err = pickPort(host, port+i, taken, false); err != nil {
+		want := port + i
+		if port == 0 {
+			want = 0 // any free port
+		}
+		if d.http, err = pickPort(host, want, taken, false); err != nil {
 			fmt.Fprintln(stderr, "dist demo:", err)
 			return exitFailure
 		}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// findChromium returns a Chromium or Chrome binary, or "" if there is none.
+func findChromium() string {
+	if p := os.Getenv("DIST_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell", "chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// screenshotPath is where the browser test saves its screenshot:
+// $DIST_SCREENSHOT, else dist-observer.png in the temporary directory.
+func screenshotPath() string {
+	if p := os.Getenv("DIST_SCREENSHOT"); p != "" {
+		return p
+	}
+	return filepath.Join(os.TempDir(), "dist-observer.png")
+}
+
+// TestObserverInBrowser drives headless Chromium against a 3-process
+// cluster (dist demo): the page shows three members; clicking kill on
+// n2's counter removes that actor and the page shows it restarted by its
+// supervisor. It skips when no Chromium is installed (.ci/run installs
+// Debian's chromium).
+func TestObserverInBrowser(t *testing.T) {
+	chrome := findChromium()
+	if chrome == "" {
+		t.Skip("no chromium binary found (apt-get install chromium, or set DIST_CHROMIUM)")
+	}
+	if testing.Short() {
+		t.Skip("starts a 3-process cluster and a browser")
+	}
+	d := startDemo(t)
+	url := "http://" + d.addr + "/"
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1400, 1100))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	// evalUntil polls a JavaScript expression in the page until it is true.
+	evalUntil := func(what, expr string, d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+			if err != nil {
+				t.Fatalf("%s: evaluating %s: %v", what, expr, err)
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+				t.Fatalf("timed out after %v waiting in the page for: %s\n%.3000s", d, what, html)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#members"))); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	evalUntil("three alive members", `document.querySelectorAll('#members tr[data-state="alive"]').length === 3`, 30*time.Second)
+	counter := `document.querySelector('tr.proc[data-node="n2"][data-child="counter"]')`
+	evalUntil("n2's counter in its tree", counter+` !== null`, 20*time.Second)
+	oldPID, err := chromedp.Run(ctx, chromedp.Evaluate[string](counter+`.dataset.pid`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Click its kill button.
+	sel := `tr.proc[data-node="n2"][data-child="counter"] button.kill`
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err != nil {
+		t.Fatalf("click kill: %v", err)
+	}
+	evalUntil("the killed incarnation gone from the page",
+		fmt.Sprintf(`document.querySelector('tr.proc[data-pid=%q]') === null`, oldPID), 15*time.Second)
+	evalUntil("n2's counter restarted by its supervisor",
+		counter+` !== null && `+counter+`.dataset.restarts === "1"`, 15*time.Second)
+	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#message")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("page message after the kill: %q", msg)
+
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := screenshotPath()
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the observer after the kill: %s", path)
+	fmt.Fprintf(os.Stderr, "observer screenshot: %s\n", path)
+}
