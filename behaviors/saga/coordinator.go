@@ -59,7 +59,11 @@ func (c *coordinator) Receive(ctx *actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		self := ctx.Self()
-		c.m.attach(c.id, self, func() { c.m.sys.Send(self, loadState{}) })
+		if !c.m.attach(c.id, self, func() { c.m.sys.Send(self, loadState{}) }) {
+			ctx.Logger().Warn("saga already has a live coordinator; this one stops", zap.String("saga", c.id))
+			ctx.Exit(actor.Normal)
+			return
+		}
 		ctx.SetInfo(func() string { return "saga " + c.id })
 	case loadState:
 		st, def, err := c.m.snapshot(c.id)

@@ -239,7 +239,7 @@ func Start(sys *actor.System, cfg Config) (*Manager, error) {
 	}
 	sort.Strings(resume)
 	for _, id := range resume {
-		if _, err := supervision.StartChildWith(context.Background(), sys, m.sup, id); err != nil {
+		if err := m.startCoordinator(context.Background(), id); err != nil {
 			m.Close(context.Background())
 			return nil, fmt.Errorf("saga: resume %s: %w", id, err)
 		}
@@ -364,21 +364,54 @@ func (m *Manager) persistSync(ev *sagapb.Event) error {
 
 // attach records a coordinator incarnation and calls ready once no event of
 // its saga is pending in the journal (a killed predecessor's last append),
-// so that the index it loads is complete.
-func (m *Manager) attach(id string, pid *actor.PID, ready func()) {
+// so that the index it loads is complete. It returns false, and records
+// nothing, if another live coordinator runs the saga.
+func (m *Manager) attach(id string, pid *actor.PID, ready func()) bool {
 	m.mu.Lock()
 	e := m.sagas[id]
-	if e == nil || e.pending == 0 {
-		if e != nil {
-			e.coord = pid
-		}
+	if e == nil {
 		m.mu.Unlock()
-		ready()
-		return
+		ready() // the coordinator finds out that the saga is unknown
+		return true
+	}
+	if e.coord != nil && !e.coord.Equal(pid) && m.sys.Alive(e.coord) {
+		m.mu.Unlock()
+		return false
 	}
 	e.coord = pid
+	if e.pending == 0 {
+		m.mu.Unlock()
+		ready()
+		return true
+	}
 	e.quiet = append(e.quiet, ready)
 	m.mu.Unlock()
+	return true
+}
+
+// startCoordinator starts a coordinator for the saga id. A start can fail
+// because the new coordinator was killed before it finished starting
+// (fault injection does that); the start is then tried again, so that a
+// recorded saga is not left without a coordinator.
+func (m *Manager) startCoordinator(ctx context.Context, id string) error {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if _, err = supervision.StartChildWith(ctx, m.sys, m.sup, id); err == nil {
+			return nil
+		}
+		m.mu.Lock()
+		closed := m.closed
+		m.mu.Unlock()
+		if closed || ctx.Err() != nil || !m.sys.Alive(m.sup) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // snapshot returns a copy of a saga's durable state and its definition.
@@ -431,7 +464,7 @@ func (m *Manager) Begin(ctx context.Context, definition, id string, input []byte
 		m.mu.Unlock()
 		return fmt.Errorf("saga %s: journal: %w", id, err)
 	}
-	if _, err := supervision.StartChildWith(ctx, m.sys, m.sup, id); err != nil {
+	if err := m.startCoordinator(ctx, id); err != nil {
 		return fmt.Errorf("saga %s is recorded but its coordinator did not start (it resumes when the manager restarts): %w", id, err)
 	}
 	return nil
@@ -497,7 +530,7 @@ func (m *Manager) Resume(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("saga %s: journal: %w", id, err)
 	}
-	if _, err := supervision.StartChildWith(ctx, m.sys, m.sup, id); err != nil {
+	if err := m.startCoordinator(ctx, id); err != nil {
 		return fmt.Errorf("saga %s: start coordinator: %w", id, err)
 	}
 	return nil
