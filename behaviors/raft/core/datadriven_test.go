@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestScenarios runs the scripts in testdata/. Each is a sequence of
@@ -16,23 +17,34 @@ import (
 //
 // Commands:
 //
-//	cluster n=3 [prevote] [checkquorum]   start n fresh nodes 1..n
+//	cluster n=3 [prevote] [checkquorum] [chunk=N]
+//	                                      start n fresh nodes 1..n (chunk: MaxSnapshotChunkSize)
 //	campaign <id>                         start an election on a node
 //	tick <id>... [n=1]                    tick nodes n times (no delivery)
 //	propose <id> <data>                   a client proposal
 //	read-index <id> <ctx>                 a linearizable read request
 //	transfer-leader <id> <to>             hand leadership from a leader to a voter
-//	isolate <id>                          drop all traffic to and from a node
+//	isolate <id>...                       drop all traffic to and from these nodes
 //	heal                                  stop dropping traffic
 //	restart <id>                          crash a node and restart it from storage
 //	stabilize                             deliver until quiet, printing each message
 //	status                                every node's role, term, leader, commit, log
 //	reads <id>                            read states the node has served
+//	compact <id> [index]                  snapshot the node's state at its applied index and
+//	                                      compact its log up to index (default: the applied index)
+//	conf-change <id> [transition=auto|implicit|explicit] [v<id>] [l<id>] [r<id>]...
+//	                                      propose a membership change: add voter, add learner,
+//	                                      remove; no changes means leave the joint configuration
+//	add-node <id>                         start a node that joins (knows only the bootstrap voters)
+//	config                                every node's applied configuration
+//	state <id>                            the commands in the node's state machine
+//	drop <type>...                        drop every message of these types (e.g. snap)
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var nw *network
 		var opts []option
 		var delivered strings.Builder // messages seen since the last stabilize
+		var dropTypes map[raftpb.MessageType]bool
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			var out strings.Builder
 			idArg := func(i int) uint64 {
@@ -53,6 +65,10 @@ func TestScenarios(t *testing.T) {
 					switch a.Key {
 					case "n":
 						a.Scan(t, 0, &n)
+					case "chunk":
+						var c uint64
+						a.Scan(t, 0, &c)
+						opts = append(opts, withSnapChunk(c))
 					case "prevote":
 						opts = append(opts, withPreVote)
 					case "checkquorum":
@@ -60,6 +76,8 @@ func TestScenarios(t *testing.T) {
 					}
 				}
 				nw = newCluster(t, n, opts...)
+				dropTypes = nil
+				nw.drop = func(m *raftpb.Message) bool { return dropTypes[m.Type] }
 				nw.trace = func(m *raftpb.Message, dropped bool) {
 					if dropped {
 						delivered.WriteString("dropped ")
@@ -104,11 +122,83 @@ func TestScenarios(t *testing.T) {
 				}
 				return "ok"
 			case "isolate":
-				nw.isolate(idArg(0))
+				cut := map[uint64]bool{}
+				for i := range d.CmdArgs {
+					cut[idArg(i)] = true
+				}
+				nw.drop = func(m *raftpb.Message) bool { return cut[m.From] || cut[m.To] }
 				return "ok"
 			case "heal":
 				nw.heal()
+				dropTypes = nil
 				return "ok"
+			case "drop":
+				dropTypes = map[raftpb.MessageType]bool{}
+				for _, a := range d.CmdArgs {
+					typ, ok := raftpb.MessageType_value["MESSAGE_TYPE_"+strings.ToUpper(a.Key)]
+					if !ok {
+						d.Fatalf(t, "drop: unknown message type %q", a.Key)
+					}
+					dropTypes[raftpb.MessageType(typ)] = true
+				}
+				nw.drop = func(m *raftpb.Message) bool { return dropTypes[m.Type] }
+				return "ok"
+			case "compact":
+				n := nw.nodes[idArg(0)]
+				at := n.status().Applied
+				if len(d.CmdArgs) > 1 {
+					v, err := strconv.ParseUint(d.CmdArgs[1].Key, 10, 64)
+					if err != nil {
+						d.Fatalf(t, "compact: bad index %q", d.CmdArgs[1].Key)
+					}
+					at = v
+				}
+				snap := n.snapshotAndCompact(t, at)
+				first, _ := n.st.FirstIndex()
+				return fmt.Sprintf("snapshot %d@%d (%d bytes), first index %d", snap.Metadata.Index, snap.Metadata.Term, len(snap.Data), first)
+			case "conf-change":
+				id := idArg(0)
+				cc := &raftpb.ConfChange{}
+				for _, a := range d.CmdArgs[1:] {
+					if a.Key == "transition" {
+						switch a.Vals[0] {
+						case "auto":
+							cc.Transition = ccAuto
+						case "implicit":
+							cc.Transition = ccJointImplicit
+						case "explicit":
+							cc.Transition = ccJointExplicit
+						default:
+							d.Fatalf(t, "bad transition %q", a.Vals[0])
+						}
+						continue
+					}
+					typ := map[byte]raftpb.ConfChangeType{'v': ccAddNode, 'l': ccAddLearner, 'r': ccRemoveNode}[a.Key[0]]
+					nid, err := strconv.ParseUint(a.Key[1:], 10, 64)
+					if err != nil || !strings.ContainsRune("vlr", rune(a.Key[0])) {
+						d.Fatalf(t, "bad change %q", a.Key)
+					}
+					cc.Changes = append(cc.Changes, &raftpb.ConfChangeSingle{Type: typ, NodeId: nid})
+				}
+				if err := nw.nodes[id].rn.ProposeConfChange(cc); err != nil {
+					return err.Error()
+				}
+				return "ok"
+			case "add-node":
+				id, err := strconv.ParseUint(d.CmdArgs[0].Key, 10, 64)
+				if err != nil || nw.nodes[id] != nil {
+					d.Fatalf(t, "add-node: bad or existing id %q", d.CmdArgs[0].Key)
+				}
+				nw.addNode(id, opts...)
+				return "ok"
+			case "config":
+				for _, id := range nw.ids {
+					fmt.Fprintf(&out, "%d: %v\n", id, nw.nodes[id].rn.r.cfg)
+				}
+				return strings.TrimSuffix(out.String(), "\n")
+			case "state":
+				n := nw.nodes[idArg(0)]
+				return fmt.Sprintf("%v", n.state())
 			case "restart":
 				id := idArg(0)
 				nw.restart(id, opts...)
@@ -124,8 +214,12 @@ func TestScenarios(t *testing.T) {
 				for _, id := range nw.ids {
 					n := nw.nodes[id]
 					s := n.status()
-					fmt.Fprintf(&out, "%d: %s term=%d lead=%d commit=%d applied=%d log=%v\n",
-						id, s.Role, s.Term, s.Lead, s.Commit, len(n.applied), termsOf(n.entries()))
+					log := fmt.Sprint(termsOf(n.entries()))
+					if first := n.rn.r.log.firstIndex(); first > 1 {
+						log = fmt.Sprintf("(%d compacted)%s", first-1, log)
+					}
+					fmt.Fprintf(&out, "%d: %s term=%d lead=%d commit=%d applied=%d log=%s\n",
+						id, s.Role, s.Term, s.Lead, s.Commit, s.Applied, log)
 				}
 				return strings.TrimSuffix(out.String(), "\n")
 			case "reads":
@@ -164,11 +258,7 @@ func describe(m *raftpb.Message) string {
 		if len(m.Entries) > 0 {
 			var es []string
 			for _, e := range m.Entries {
-				s := fmt.Sprintf("%d@%d", e.Index, e.Term)
-				if len(e.Data) > 0 {
-					s += ":" + string(e.Data)
-				}
-				es = append(es, s)
+				es = append(es, entryString(e))
 			}
 			fmt.Fprintf(&b, " entries=[%s]", strings.Join(es, " "))
 		}
@@ -183,14 +273,72 @@ func describe(m *raftpb.Message) string {
 	case msgProp:
 		var ds []string
 		for _, e := range m.Entries {
-			ds = append(ds, string(e.Data))
+			if e.Type == raftpb.EntryType_ENTRY_TYPE_CONF_CHANGE {
+				ds = append(ds, ccString(e.Data))
+			} else {
+				ds = append(ds, string(e.Data))
+			}
 		}
 		fmt.Fprintf(&b, " data=%v", ds)
 	case msgReadIndexResp:
 		fmt.Fprintf(&b, " index=%d", m.Index)
+	case msgSnap:
+		md := m.Snapshot.GetMetadata()
+		fmt.Fprintf(&b, " snap=%d@%d %v offset=%d len=%d", md.GetIndex(), md.GetTerm(), confString(md.GetConfState()), m.SnapOffset, len(m.SnapData))
+		if m.SnapDone {
+			b.WriteString(" done")
+		}
+	case msgSnapResp:
+		fmt.Fprintf(&b, " snap=%d offset=%d", m.Index, m.SnapOffset)
+		if m.Reject {
+			b.WriteString(" rejected")
+		}
 	}
 	if len(m.Context) > 0 {
 		fmt.Fprintf(&b, " ctx=%s", m.Context)
 	}
 	return b.String()
+}
+
+func entryString(e *raftpb.Entry) string {
+	s := fmt.Sprintf("%d@%d", e.Index, e.Term)
+	switch {
+	case e.Type == raftpb.EntryType_ENTRY_TYPE_CONF_CHANGE:
+		s += ":" + ccString(e.Data)
+	case len(e.Data) > 0:
+		s += ":" + string(e.Data)
+	}
+	return s
+}
+
+// ccString renders an encoded ConfChange as conf(v4 l5 r2 explicit), or
+// conf(leave) for leaving a joint configuration.
+func ccString(data []byte) string {
+	cc := &raftpb.ConfChange{}
+	if err := proto.Unmarshal(data, cc); err != nil {
+		return "conf(bad)"
+	}
+	var parts []string
+	for _, ch := range cc.Changes {
+		p := map[raftpb.ConfChangeType]string{ccAddNode: "v", ccAddLearner: "l", ccRemoveNode: "r"}[ch.Type]
+		parts = append(parts, fmt.Sprintf("%s%d", p, ch.NodeId))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "leave")
+	}
+	switch cc.Transition {
+	case ccJointImplicit:
+		parts = append(parts, "implicit")
+	case ccJointExplicit:
+		parts = append(parts, "explicit")
+	}
+	return "conf(" + strings.Join(parts, " ") + ")"
+}
+
+func confString(cs *raftpb.ConfState) string {
+	c, err := membershipFrom(cs)
+	if err != nil {
+		return "conf=bad"
+	}
+	return strings.ReplaceAll(c.String(), " ", ",")
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
@@ -232,6 +233,70 @@ func withSeed(seed uint64) option { return func(c *Config) { c.RandSeed = seed }
 
 func withMaxSizePerMsg(n uint64) option { return func(c *Config) { c.MaxSizePerMsg = n } }
 
+func withSnapChunk(n uint64) option { return func(c *Config) { c.MaxSnapshotChunkSize = n } }
+
+// snapshotAndCompact snapshots n's state at its applied index, with the
+// configuration it last applied, and compacts its log up to index at.
+// The snapshot's data is the applied commands joined by commas.
+func (n *node) snapshotAndCompact(t testing.TB, at uint64) *raftpb.Snapshot {
+	t.Helper()
+	applied := n.status().Applied
+	cs := n.status().Config
+	snap, err := n.st.CreateSnapshot(applied, cs, n.stateData())
+	if err != nil {
+		t.Fatalf("node %d: snapshot at %d: %v", n.id, applied, err)
+	}
+	if at > 0 {
+		if err := n.st.Compact(at); err != nil {
+			t.Fatalf("node %d: compact %d: %v", n.id, at, err)
+		}
+	}
+	return snap
+}
+
+// stateData is the node's state machine: the commands applied (including
+// those restored from snapshots), joined by commas.
+func (n *node) stateData() []byte {
+	var b []byte
+	for _, s := range n.state() {
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, s...)
+	}
+	return b
+}
+
+// state returns the commands applied, those of a restored snapshot first.
+func (n *node) state() []string {
+	var out []string
+	var from uint64
+	if k := len(n.snaps); k > 0 {
+		last := n.snaps[k-1]
+		if len(last.Data) > 0 {
+			out = strings.Split(string(last.Data), ",")
+		}
+		from = last.Metadata.Index
+	}
+	for _, e := range n.applied {
+		if e.Index > from && e.Type == raftpb.EntryType_ENTRY_TYPE_NORMAL && len(e.Data) > 0 {
+			out = append(out, string(e.Data))
+		}
+	}
+	return out
+}
+
+// addNode starts a node that joins the cluster: it knows the bootstrap
+// voters, and nothing else until the leader replicates to it.
+func (nw *network) addNode(id uint64, opts ...option) *node {
+	peers := nw.nodes[nw.ids[0]].peers
+	n := startNode(nw.t, id, peers, NewMemoryStorage(), opts...)
+	nw.nodes[id] = n
+	nw.ids = append(nw.ids, id)
+	slices.Sort(nw.ids)
+	return n
+}
+
 // elect makes n leader by campaigning and feeding it granted votes from
 // every other voter; with acked, the followers then acknowledge the whole
 // log, so their progress is in replicate state. It returns the messages
@@ -262,10 +327,10 @@ func (n *node) elect(t testing.TB, acked bool) []*raftpb.Message {
 	return msgs
 }
 
-// entries returns n's whole log, unstable entries included.
+// entries returns n's log from its first index, unstable entries included.
 func (n *node) entries() []*raftpb.Entry {
 	l := n.rn.r.log
-	es, err := l.slice(1, l.lastIndex()+1, noLimit)
+	es, err := l.slice(l.firstIndex(), l.lastIndex()+1, noLimit)
 	if err != nil {
 		panic(err)
 	}
