@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distributed-go/distributed/actor"
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
 	"github.com/distributed-go/distributed/behaviors/raft/rpcpb"
 	"github.com/distributed-go/distributed/behaviors/replog"
 )
@@ -37,14 +38,14 @@ type ClientOptions struct {
 // with backoff and jitter until its context ends, and remembers the leader
 // for the next request. Safe for concurrent use.
 type Client struct {
-	sys     *actor.System
-	group   string
-	opts    ClientOptions
+	sys   *actor.System
+	group string
+	opts  ClientOptions
+
+	mu      sync.Mutex
 	members map[uint64]string
 	ids     []uint64
-
-	mu     sync.Mutex
-	leader uint64
+	leader  uint64
 }
 
 var _ replog.Log = (*Client)(nil)
@@ -92,9 +93,54 @@ func (c *Client) Read(ctx context.Context, query []byte) ([]byte, error) {
 	return r.(*rpcpb.ReadResponse).Result, nil
 }
 
+// AddVoter adds a voting member id running on the node at address (or
+// promotes the learner id), and returns the configuration after the change.
+// Add a new member as a learner first and promote it once it has caught up,
+// so that the group keeps its quorum meanwhile. The new member is started
+// with Config.Join.
+func (c *Client) AddVoter(ctx context.Context, id uint64, address string) (*raftpb.ConfState, error) {
+	return c.changeMembership(ctx, raftpb.ConfChangeType_CONF_CHANGE_TYPE_ADD_NODE, id, address)
+}
+
+// AddLearner adds a learner (it receives the log, never votes) id on the
+// node at address, or demotes the voter id to learner.
+func (c *Client) AddLearner(ctx context.Context, id uint64, address string) (*raftpb.ConfState, error) {
+	return c.changeMembership(ctx, raftpb.ConfChangeType_CONF_CHANGE_TYPE_ADD_LEARNER_NODE, id, address)
+}
+
+// RemoveMember removes the voter or learner id from the group.
+func (c *Client) RemoveMember(ctx context.Context, id uint64) (*raftpb.ConfState, error) {
+	return c.changeMembership(ctx, raftpb.ConfChangeType_CONF_CHANGE_TYPE_REMOVE_NODE, id, "")
+}
+
+// changeMembership asks the leader for one membership change. Retrying
+// one is safe: adding a member twice or removing an absent one changes
+// nothing.
+func (c *Client) changeMembership(ctx context.Context, t raftpb.ConfChangeType, id uint64, address string) (*raftpb.ConfState, error) {
+	r, err := c.do(ctx, &rpcpb.MembershipRequest{Type: t, NodeId: id, Address: address}, true)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if t == raftpb.ConfChangeType_CONF_CHANGE_TYPE_REMOVE_NODE {
+		delete(c.members, id)
+		if i := slices.Index(c.ids, id); i >= 0 {
+			c.ids = slices.Delete(c.ids, i, i+1)
+		}
+	} else if _, ok := c.members[id]; !ok {
+		c.members[id] = address
+		c.ids = append(c.ids, id)
+		slices.Sort(c.ids)
+	}
+	c.mu.Unlock()
+	return r.(*rpcpb.MembershipResponse).ConfState, nil
+}
+
 // Status asks member id for its view of the group.
 func (c *Client) Status(ctx context.Context, id uint64) (*rpcpb.Status, error) {
+	c.mu.Lock()
 	addr, ok := c.members[id]
+	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("raft: no member %d in group %s", id, c.group)
 	}
@@ -110,11 +156,13 @@ func (c *Client) Leader() uint64 {
 
 func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.Message, error) {
 	stale := !write && c.opts.StaleReads
-	target := c.Leader()
+	c.mu.Lock()
+	target := c.leader
 	if target == 0 || stale {
 		target = c.ids[rand.IntN(len(c.ids))]
 	}
 	addr := c.members[target]
+	c.mu.Unlock()
 	backoff := c.opts.MinBackoff
 	maybeApplied := false
 	var last error
@@ -124,7 +172,7 @@ func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.M
 		cancel()
 		redirected := false
 		switch r := reply.(type) {
-		case *rpcpb.ProposeResponse, *rpcpb.ReadResponse:
+		case *rpcpb.ProposeResponse, *rpcpb.ReadResponse, *rpcpb.MembershipResponse:
 			if err == nil {
 				if !stale {
 					c.mu.Lock()
@@ -137,9 +185,11 @@ func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.M
 			last = fmt.Errorf("member %d is not the leader", target)
 			if r.LeaderId != 0 && r.LeaderId != target {
 				target, addr = r.LeaderId, r.LeaderAddress
+				c.mu.Lock()
 				if a, ok := c.members[target]; ok {
 					addr = a
 				}
+				c.mu.Unlock()
 				redirected = true
 			} else {
 				last = fmt.Errorf("member %d knows no leader", target)
@@ -168,9 +218,9 @@ func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.M
 		if c.leader == target {
 			c.leader = 0
 		}
-		c.mu.Unlock()
 		target = c.ids[(slices.Index(c.ids, target)+1+rand.IntN(len(c.ids)))%len(c.ids)]
 		addr = c.members[target]
+		c.mu.Unlock()
 		t := time.NewTimer(rand.N(backoff) + 1)
 		select {
 		case <-ctx.Done():

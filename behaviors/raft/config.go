@@ -20,6 +20,12 @@ const (
 	DefaultTickInterval   = 30 * time.Millisecond
 	DefaultElectionTicks  = 10
 	DefaultHeartbeatTicks = 2
+	// DefaultSnapshotEntries is how often (in applied entries) a member
+	// snapshots its state machine and compacts its log.
+	DefaultSnapshotEntries = 10000
+	// DefaultCompactKeep is how many entries a compaction leaves before the
+	// snapshot.
+	DefaultCompactKeep = 1000
 )
 
 // Config configures one member of a Raft group.
@@ -57,6 +63,20 @@ type Config struct {
 	// DisableCheckQuorum turns CheckQuorum off (on by default: a leader cut
 	// off from a quorum steps down within an election timeout).
 	DisableCheckQuorum bool
+	// Join says this member is being added to a running group: Peers lists
+	// the members the group was started with (this one not among them), and
+	// the member waits for the leader to add it (Client.AddMember) and send
+	// it the log.
+	Join bool
+	// SnapshotEntries: the member snapshots its state machine and compacts
+	// its log each time it has applied this many entries since the last
+	// snapshot. Default DefaultSnapshotEntries; negative disables snapshots
+	// (the log then grows without bound).
+	SnapshotEntries int
+	// CompactKeep is how many entries before a snapshot stay in the log, so
+	// that a follower lagging a little catches up from the log instead of
+	// a snapshot. Default DefaultCompactKeep.
+	CompactKeep int
 	// NoSync skips fsync (benchmarks of the protocol without the disk only;
 	// acknowledged writes may then be lost in a crash).
 	NoSync bool
@@ -76,8 +96,11 @@ func (c *Config) validate() error {
 	if c.ID == 0 {
 		errs = append(errs, errors.New("ID must not be 0"))
 	}
-	if _, ok := c.Peers[c.ID]; !ok {
-		errs = append(errs, fmt.Errorf("Peers must include this member (id %d)", c.ID))
+	if _, ok := c.Peers[c.ID]; !ok && !c.Join {
+		errs = append(errs, fmt.Errorf("Peers must include this member (id %d), unless it Joins", c.ID))
+	}
+	if _, ok := c.Peers[c.ID]; ok && c.Join {
+		errs = append(errs, fmt.Errorf("a joining member (id %d) must not be in Peers", c.ID))
 	}
 	for id, addr := range c.Peers {
 		if id == 0 || addr == "" {
@@ -108,6 +131,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeartbeatTicks == 0 {
 		c.HeartbeatTicks = DefaultHeartbeatTicks
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	if c.CompactKeep <= 0 {
+		c.CompactKeep = DefaultCompactKeep
 	}
 	return c
 }

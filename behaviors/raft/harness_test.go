@@ -35,6 +35,8 @@ type testCluster struct {
 	addrs  []string
 	peers  map[uint64]string
 	client *cluster.Node // a member-less node the clients send from
+	// snapEvery and keep set Config.SnapshotEntries and CompactKeep.
+	snapEvery, keep int
 }
 
 func freePort(t *testing.T) string {
@@ -47,10 +49,13 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t *testing.T, n int, opts ...func(*testCluster)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, faults: cluster.NewFaults(1), dir: t.TempDir(), nodes: make([]*cluster.Node, n),
 		peers: map[uint64]string{}}
+	for _, o := range opts {
+		o(c)
+	}
 	for i := range n {
 		addr := freePort(t)
 		c.addrs = append(c.addrs, addr)
@@ -67,6 +72,11 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 		}
 	})
 	return c
+}
+
+// snapshots makes members snapshot every n entries and keep keep entries.
+func snapshots(n, keep int) func(*testCluster) {
+	return func(c *testCluster) { c.snapEvery, c.keep = n, keep }
 }
 
 func nodeName(i int) string { return "n" + strconv.Itoa(i+1) }
@@ -118,6 +128,8 @@ func (c *testCluster) start(i int) {
 		Peers:           c.peers,
 		Dir:             filepath.Join(nd.DataDir(), "raft", "kv"),
 		NewStateMachine: func() replog.StateMachine { return kv.NewStore() },
+		SnapshotEntries: c.snapEvery,
+		CompactKeep:     c.keep,
 	})
 	if err != nil {
 		c.t.Fatal(err)

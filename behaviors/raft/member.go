@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/distributed-go/distributed/actor"
 	"github.com/distributed-go/distributed/behaviors/raft/core"
@@ -51,7 +52,7 @@ type member struct {
 	w     *wal.WAL
 	rn    *core.RawNode
 	sm    replog.StateMachine
-	peers map[uint64]*actor.PID
+	addrs map[uint64]string // node address of every member known
 
 	scheduled bool // a flushMsg is in the mailbox
 	role      core.Role
@@ -59,12 +60,21 @@ type member struct {
 	term      uint64
 	applied   uint64
 	commit    uint64
+	snapIndex uint64 // index of the latest snapshot
 
 	nextProp  uint64
 	proposals map[uint64]*proposal
 	nextRead  uint64
 	reads     map[string]*pendingRead
 	readQueue []*pendingRead // read index known, waiting for applied >= index
+	// pendingConf waits for the membership change being committed (one at a
+	// time).
+	pendingConf *confWait
+}
+
+type confWait struct {
+	from actor.From
+	node uint64
 }
 
 type proposal struct {
@@ -106,10 +116,29 @@ func (m *member) Init(ctx *actor.Context) error {
 	}
 	m.w = w
 	m.sm = m.cfg.NewStateMachine()
+	m.addrs = make(map[uint64]string, len(m.cfg.Peers)+1)
+	for id, addr := range m.cfg.Peers {
+		m.addrs[id] = addr
+	}
+	m.addrs[m.cfg.ID] = ctx.System().Address()
+	snap, err := w.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raft: read snapshot: %w", err)
+	}
+	if err := m.restore(snap); err != nil {
+		return err
+	}
+	var bootstrap []uint64
+	for _, id := range m.cfg.peerIDs() {
+		if id != m.cfg.ID || !m.cfg.Join {
+			bootstrap = append(bootstrap, id)
+		}
+	}
 	rn, err := core.NewRawNode(&core.Config{
 		ID:            m.cfg.ID,
-		Peers:         m.cfg.peerIDs(),
+		Peers:         bootstrap,
 		Storage:       w,
+		Applied:       m.applied,
 		ElectionTick:  m.cfg.ElectionTicks,
 		HeartbeatTick: m.cfg.HeartbeatTicks,
 		PreVote:       !m.cfg.DisablePreVote,
@@ -120,10 +149,6 @@ func (m *member) Init(ctx *actor.Context) error {
 		return fmt.Errorf("raft: %w", err)
 	}
 	m.rn = rn
-	m.peers = make(map[uint64]*actor.PID, len(m.cfg.Peers))
-	for id, addr := range m.cfg.Peers {
-		m.peers[id] = actor.NamedPID(addr, ActorName(m.cfg.Group))
-	}
 	m.proposals = map[uint64]*proposal{}
 	m.reads = map[string]*pendingRead{}
 	m.nextProp = rand.Uint64()
@@ -185,7 +210,7 @@ func (m *member) checkPeerMessage(x *raftpb.Message) error {
 	if x.To != m.cfg.ID {
 		return fmt.Errorf("message for member %d reached member %d", x.To, m.cfg.ID)
 	}
-	if _, ok := m.cfg.Peers[x.From]; !ok || x.From == m.cfg.ID {
+	if x.From == core.None || x.From == m.cfg.ID {
 		return fmt.Errorf("message from %d, not a peer", x.From)
 	}
 	for _, e := range x.Entries {
@@ -235,20 +260,43 @@ func (m *member) HandleCall(ctx *actor.Context, req any, from actor.From) (any, 
 		return nil, actor.ErrNoReply
 	case *rpcpb.StatusRequest:
 		return m.status(ctx), nil
+	case *rpcpb.MembershipRequest:
+		if m.role != core.Leader {
+			return m.redirect(), nil
+		}
+		if m.pendingConf != nil {
+			return &rpcpb.Retry{Reason: "another membership change is in progress"}, nil
+		}
+		if r.NodeId == 0 || (r.Type != raftpb.ConfChangeType_CONF_CHANGE_TYPE_REMOVE_NODE && r.Address == "") {
+			return nil, fmt.Errorf("raft: membership change needs a node id and, to add, its address")
+		}
+		cc := &raftpb.ConfChange{Changes: []*raftpb.ConfChangeSingle{{Type: r.Type, NodeId: r.NodeId}},
+			Context: []byte(r.Address)}
+		if err := m.rn.ProposeConfChange(cc); err != nil {
+			if errors.Is(err, core.ErrInvalidConfChange) {
+				return nil, err
+			}
+			return &rpcpb.Retry{Reason: err.Error()}, nil
+		}
+		m.pendingConf = &confWait{from: from, node: r.NodeId}
+		return nil, actor.ErrNoReply
 	}
 	return nil, fmt.Errorf("raft: unexpected request %T", req)
 }
 
 func (m *member) status(ctx *actor.Context) *rpcpb.Status {
 	st := m.rn.Status()
+	first, _ := m.w.FirstIndex()
 	return &rpcpb.Status{Id: m.cfg.ID, Role: st.Role.String(), Term: st.Term, LeaderId: st.Lead,
-		Commit: st.Commit, Applied: m.applied, LastIndex: st.LastIndex, Address: ctx.System().Address()}
+		Commit: st.Commit, Applied: m.applied, LastIndex: st.LastIndex, Address: ctx.System().Address(),
+		Voters: st.Config.GetVoters(), Learners: st.Config.GetLearners(), SnapshotIndex: m.snapIndex,
+		FirstIndex: first}
 }
 
 func (m *member) redirect() *rpcpb.Redirect {
 	r := &rpcpb.Redirect{LeaderId: m.lead}
 	if m.lead != core.None {
-		r.LeaderAddress = m.cfg.Peers[m.lead]
+		r.LeaderAddress = m.addrs[m.lead]
 	}
 	return r
 }
@@ -268,7 +316,12 @@ func (m *member) handleReady(ctx *actor.Context) error {
 		if rd.SoftState != nil {
 			m.softState(rd.SoftState)
 		}
-		if rd.HardState != nil || len(rd.Entries) > 0 {
+		if rd.Snapshot != nil {
+			if err := m.w.ApplySnapshot(rd.Snapshot); err != nil {
+				return fmt.Errorf("raft: persist snapshot: %w", err)
+			}
+		}
+		if rd.HardState != nil || len(rd.Entries) > 0 || rd.Snapshot != nil {
 			if err := m.w.Save(rd.HardState, rd.Entries); err != nil {
 				return fmt.Errorf("raft: write log: %w", err)
 			}
@@ -287,8 +340,15 @@ func (m *member) handleReady(ctx *actor.Context) error {
 			m.mx.commit.Set(float64(m.commit))
 		}
 		for _, msg := range rd.Messages {
-			if to := m.peers[msg.To]; to != nil {
-				ctx.Send(to, msg)
+			if addr, ok := m.addrs[msg.To]; ok {
+				ctx.Send(actor.NamedPID(addr, ActorName(m.cfg.Group)), msg)
+			} else {
+				m.mx.unroutable.Inc()
+			}
+		}
+		if rd.Snapshot != nil {
+			if err := m.restore(rd.Snapshot); err != nil {
+				return err
 			}
 		}
 		for _, e := range rd.CommittedEntries {
@@ -304,6 +364,65 @@ func (m *member) handleReady(ctx *actor.Context) error {
 		m.rn.Advance(rd)
 		m.serveReads()
 	}
+	return m.maybeSnapshot()
+}
+
+// restore makes the state machine and the member addresses those of snap
+// (nothing to do for the empty snapshot).
+func (m *member) restore(snap *raftpb.Snapshot) error {
+	idx := snap.GetMetadata().GetIndex()
+	if idx == 0 {
+		return nil
+	}
+	var data rpcpb.SnapshotData
+	if err := proto.Unmarshal(snap.Data, &data); err != nil {
+		return fmt.Errorf("raft: snapshot at %d: %w", idx, err)
+	}
+	if err := m.sm.Restore(data.State); err != nil {
+		return fmt.Errorf("raft: restore snapshot at %d: %w", idx, err)
+	}
+	for id, addr := range data.Addresses {
+		if id != m.cfg.ID {
+			m.addrs[id] = addr
+		}
+	}
+	m.applied, m.snapIndex = idx, idx
+	m.mx.applied.Set(float64(idx))
+	m.log.Info("state restored from snapshot", zap.Uint64("index", idx))
+	return nil
+}
+
+// maybeSnapshot snapshots the state machine once SnapshotEntries entries
+// were applied since the last snapshot, and compacts the log, keeping
+// CompactKeep entries for followers that lag a little.
+func (m *member) maybeSnapshot() error {
+	if m.cfg.SnapshotEntries <= 0 || m.applied-m.snapIndex < uint64(m.cfg.SnapshotEntries) {
+		return nil
+	}
+	state, err := m.sm.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raft: snapshot state machine: %w", err)
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(&rpcpb.SnapshotData{State: state, Addresses: m.addrs})
+	if err != nil {
+		return fmt.Errorf("raft: encode snapshot: %w", err)
+	}
+	start := time.Now()
+	if _, err := m.w.CreateSnapshot(m.applied, m.rn.Status().Config, data); err != nil {
+		return fmt.Errorf("raft: write snapshot: %w", err)
+	}
+	m.snapIndex = m.applied
+	if keep := uint64(m.cfg.CompactKeep); m.applied > keep {
+		first, _ := m.w.FirstIndex()
+		if upto := m.applied - keep; upto >= first {
+			if err := m.w.Compact(upto); err != nil {
+				return fmt.Errorf("raft: compact log: %w", err)
+			}
+		}
+	}
+	m.mx.snapshots.Inc()
+	m.log.Debug("snapshot taken", zap.Uint64("index", m.applied), zap.Int("bytes", len(data)),
+		zap.Duration("took", time.Since(start)))
 	return nil
 }
 
@@ -341,6 +460,10 @@ func (m *member) failPending(why *rpcpb.Retry) {
 		r.from.Reply(notApplied)
 	}
 	m.readQueue = nil
+	if m.pendingConf != nil {
+		m.pendingConf.from.Reply(why)
+		m.pendingConf = nil
+	}
 }
 
 func (m *member) apply(e *raftpb.Entry) {
@@ -349,7 +472,11 @@ func (m *member) apply(e *raftpb.Entry) {
 	}
 	m.applied = e.Index
 	m.mx.applied.Set(float64(e.Index))
-	if e.Type != raftpb.EntryType_ENTRY_TYPE_NORMAL || len(e.Data) == 0 {
+	if e.Type == raftpb.EntryType_ENTRY_TYPE_CONF_CHANGE {
+		m.applyConfChange(e)
+		return
+	}
+	if len(e.Data) == 0 {
 		return // a leader's no-op
 	}
 	if len(e.Data) < 8 {
@@ -362,6 +489,34 @@ func (m *member) apply(e *raftpb.Entry) {
 		delete(m.proposals, id)
 		m.mx.round.Observe(time.Since(p.start).Seconds())
 		p.from.Reply(&rpcpb.ProposeResponse{Result: res, Index: e.Index})
+	}
+}
+
+func (m *member) applyConfChange(e *raftpb.Entry) {
+	var cc raftpb.ConfChange
+	if err := proto.Unmarshal(e.Data, &cc); err != nil {
+		m.log.Error("malformed membership change skipped", zap.Uint64("index", e.Index), zap.Error(err))
+		return
+	}
+	cs, err := m.rn.ApplyConfChange(&cc)
+	if err != nil {
+		m.log.Warn("membership change refused", zap.Uint64("index", e.Index), zap.Error(err))
+	} else {
+		for _, ch := range cc.Changes {
+			if ch.Type != raftpb.ConfChangeType_CONF_CHANGE_TYPE_REMOVE_NODE && len(cc.Context) > 0 && ch.NodeId != m.cfg.ID {
+				m.addrs[ch.NodeId] = string(cc.Context)
+			}
+		}
+		m.log.Info("membership changed", zap.Uint64("index", e.Index), zap.Uint64s("voters", cs.GetVoters()),
+			zap.Uint64s("learners", cs.GetLearners()))
+	}
+	if p := m.pendingConf; p != nil && len(cc.Changes) > 0 && cc.Changes[0].NodeId == p.node {
+		m.pendingConf = nil
+		if err != nil {
+			p.from.Reply(err)
+		} else {
+			p.from.Reply(&rpcpb.MembershipResponse{ConfState: cs, Index: e.Index})
+		}
 	}
 }
 

@@ -20,10 +20,13 @@ type metrics struct {
 	isLeader      prometheus.Gauge
 	leaderChanges prometheus.Counter
 	invalid       prometheus.Counter
+	unroutable    prometheus.Counter
+	snapshots     prometheus.Counter
 }
 
 type vecs struct {
 	entries, leaderChanges, invalid *prometheus.CounterVec
+	unroutable, snapshots           *prometheus.CounterVec
 	round, fsync                    *prometheus.HistogramVec
 	term, commit, applied, isLeader *prometheus.GaugeVec
 }
@@ -37,6 +40,10 @@ func newMetrics(reg prometheus.Registerer, group string, id uint64) (*metrics, e
 			Help: "Times the member saw the leader change."}, labels),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raft_invalid_messages_total",
 			Help: "Messages from peers the member refused as malformed."}, labels),
+		unroutable: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raft_unroutable_messages_total",
+			Help: "Messages for members whose address the member does not know."}, labels),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raft_snapshots_total",
+			Help: "Snapshots of the state machine taken by the member."}, labels),
 		round: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "consensus_round_duration_seconds",
 			Help:    "Time from a proposal reaching the leader to its result (committed and applied).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, labels),
@@ -56,6 +63,8 @@ func newMetrics(reg prometheus.Registerer, group string, id uint64) (*metrics, e
 		v.entries = register(reg, v.entries)
 		v.leaderChanges = register(reg, v.leaderChanges)
 		v.invalid = register(reg, v.invalid)
+		v.unroutable = register(reg, v.unroutable)
+		v.snapshots = register(reg, v.snapshots)
 		v.round = register(reg, v.round)
 		v.fsync = register(reg, v.fsync)
 		v.term = register(reg, v.term)
@@ -66,6 +75,7 @@ func newMetrics(reg prometheus.Registerer, group string, id uint64) (*metrics, e
 	l := prometheus.Labels{"group": group, "node_id": strconv.FormatUint(id, 10)}
 	return &metrics{
 		entries: v.entries.With(l), leaderChanges: v.leaderChanges.With(l), invalid: v.invalid.With(l),
+		unroutable: v.unroutable.With(l), snapshots: v.snapshots.With(l),
 		round: v.round.With(l), fsync: v.fsync.With(l),
 		term: v.term.With(l), commit: v.commit.With(l), applied: v.applied.With(l), isLeader: v.isLeader.With(l),
 	}, nil

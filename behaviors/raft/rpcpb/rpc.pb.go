@@ -13,6 +13,7 @@
 package rpcpb
 
 import (
+	raftpb "github.com/distributed-go/distributed/behaviors/raft/raftpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -386,15 +387,22 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 
 // Status is a member's view of the group.
 type Status struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	Term          uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
-	LeaderId      uint64                 `protobuf:"varint,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	Commit        uint64                 `protobuf:"varint,5,opt,name=commit,proto3" json:"commit,omitempty"`
-	Applied       uint64                 `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
-	LastIndex     uint64                 `protobuf:"varint,7,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
-	Address       string                 `protobuf:"bytes,8,opt,name=address,proto3" json:"address,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Role      string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Term      uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	LeaderId  uint64                 `protobuf:"varint,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Commit    uint64                 `protobuf:"varint,5,opt,name=commit,proto3" json:"commit,omitempty"`
+	Applied   uint64                 `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
+	LastIndex uint64                 `protobuf:"varint,7,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	Address   string                 `protobuf:"bytes,8,opt,name=address,proto3" json:"address,omitempty"`
+	// voters and learners of the configuration in effect.
+	Voters   []uint64 `protobuf:"varint,9,rep,packed,name=voters,proto3" json:"voters,omitempty"`
+	Learners []uint64 `protobuf:"varint,10,rep,packed,name=learners,proto3" json:"learners,omitempty"`
+	// snapshot_index is the index of the member's latest snapshot (0: none).
+	SnapshotIndex uint64 `protobuf:"varint,11,opt,name=snapshot_index,json=snapshotIndex,proto3" json:"snapshot_index,omitempty"`
+	// first_index is the first log entry the member still holds.
+	FirstIndex    uint64 `protobuf:"varint,12,opt,name=first_index,json=firstIndex,proto3" json:"first_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,11 +493,212 @@ func (x *Status) GetAddress() string {
 	return ""
 }
 
+func (x *Status) GetVoters() []uint64 {
+	if x != nil {
+		return x.Voters
+	}
+	return nil
+}
+
+func (x *Status) GetLearners() []uint64 {
+	if x != nil {
+		return x.Learners
+	}
+	return nil
+}
+
+func (x *Status) GetSnapshotIndex() uint64 {
+	if x != nil {
+		return x.SnapshotIndex
+	}
+	return 0
+}
+
+func (x *Status) GetFirstIndex() uint64 {
+	if x != nil {
+		return x.FirstIndex
+	}
+	return 0
+}
+
+// MembershipRequest asks the leader to change the group's membership by one
+// node (a single-server change, Raft thesis §4.1): add a voter, add a
+// learner (or demote a voter), or remove a member. A learner added first and
+// promoted once it has caught up keeps the group available meanwhile.
+type MembershipRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Type   raftpb.ConfChangeType  `protobuf:"varint,1,opt,name=type,proto3,enum=distributed.raft.v1.ConfChangeType" json:"type,omitempty"`
+	NodeId uint64                 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// address of the node the member runs on (for additions).
+	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipRequest) Reset() {
+	*x = MembershipRequest{}
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipRequest) ProtoMessage() {}
+
+func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
+func (*MembershipRequest) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MembershipRequest) GetType() raftpb.ConfChangeType {
+	if x != nil {
+		return x.Type
+	}
+	return raftpb.ConfChangeType(0)
+}
+
+func (x *MembershipRequest) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *MembershipRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// MembershipResponse reports the configuration after the change and the
+// log index it was applied at.
+type MembershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConfState     *raftpb.ConfState      `protobuf:"bytes,1,opt,name=conf_state,json=confState,proto3" json:"conf_state,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipResponse) Reset() {
+	*x = MembershipResponse{}
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipResponse) ProtoMessage() {}
+
+func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
+func (*MembershipResponse) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *MembershipResponse) GetConfState() *raftpb.ConfState {
+	if x != nil {
+		return x.ConfState
+	}
+	return nil
+}
+
+func (x *MembershipResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// SnapshotData is the data of a member's Raft snapshot: the state machine's
+// own snapshot and the addresses of the members it knew.
+type SnapshotData struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         []byte                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	Addresses     map[uint64]string      `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotData) Reset() {
+	*x = SnapshotData{}
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotData) ProtoMessage() {}
+
+func (x *SnapshotData) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotData.ProtoReflect.Descriptor instead.
+func (*SnapshotData) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SnapshotData) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *SnapshotData) GetAddresses() map[uint64]string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
 var File_behaviors_raft_rpcpb_rpc_proto protoreflect.FileDescriptor
 
 const file_behaviors_raft_rpcpb_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x1ebehaviors/raft/rpcpb/rpc.proto\x12\x17distributed.raft.rpc.v1\"*\n" +
+	"\x1ebehaviors/raft/rpcpb/rpc.proto\x12\x17distributed.raft.rpc.v1\x1a behaviors/raft/raftpb/raft.proto\"*\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"?\n" +
 	"\x0fProposeResponse\x12\x16\n" +
@@ -507,7 +716,7 @@ const file_behaviors_raft_rpcpb_rpc_proto_rawDesc = "" +
 	"\x05Retry\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12'\n" +
 	"\x0funknown_outcome\x18\x02 \x01(\bR\x0eunknownOutcome\"\x0f\n" +
-	"\rStatusRequest\"\xc8\x01\n" +
+	"\rStatusRequest\"\xc4\x02\n" +
 	"\x06Status\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
@@ -517,7 +726,27 @@ const file_behaviors_raft_rpcpb_rpc_proto_rawDesc = "" +
 	"\aapplied\x18\x06 \x01(\x04R\aapplied\x12\x1d\n" +
 	"\n" +
 	"last_index\x18\a \x01(\x04R\tlastIndex\x12\x18\n" +
-	"\aaddress\x18\b \x01(\tR\aaddressBBZ@github.com/distributed-go/distributed/behaviors/raft/rpcpb;rpcpbb\x06proto3"
+	"\aaddress\x18\b \x01(\tR\aaddress\x12\x16\n" +
+	"\x06voters\x18\t \x03(\x04R\x06voters\x12\x1a\n" +
+	"\blearners\x18\n" +
+	" \x03(\x04R\blearners\x12%\n" +
+	"\x0esnapshot_index\x18\v \x01(\x04R\rsnapshotIndex\x12\x1f\n" +
+	"\vfirst_index\x18\f \x01(\x04R\n" +
+	"firstIndex\"\x7f\n" +
+	"\x11MembershipRequest\x127\n" +
+	"\x04type\x18\x01 \x01(\x0e2#.distributed.raft.v1.ConfChangeTypeR\x04type\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"i\n" +
+	"\x12MembershipResponse\x12=\n" +
+	"\n" +
+	"conf_state\x18\x01 \x01(\v2\x1e.distributed.raft.v1.ConfStateR\tconfState\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\xb6\x01\n" +
+	"\fSnapshotData\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\fR\x05state\x12R\n" +
+	"\taddresses\x18\x02 \x03(\v24.distributed.raft.rpc.v1.SnapshotData.AddressesEntryR\taddresses\x1a<\n" +
+	"\x0eAddressesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01BBZ@github.com/distributed-go/distributed/behaviors/raft/rpcpb;rpcpbb\x06proto3"
 
 var (
 	file_behaviors_raft_rpcpb_rpc_proto_rawDescOnce sync.Once
@@ -531,23 +760,32 @@ func file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP() []byte {
 	return file_behaviors_raft_rpcpb_rpc_proto_rawDescData
 }
 
-var file_behaviors_raft_rpcpb_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_behaviors_raft_rpcpb_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_behaviors_raft_rpcpb_rpc_proto_goTypes = []any{
-	(*ProposeRequest)(nil),  // 0: distributed.raft.rpc.v1.ProposeRequest
-	(*ProposeResponse)(nil), // 1: distributed.raft.rpc.v1.ProposeResponse
-	(*ReadRequest)(nil),     // 2: distributed.raft.rpc.v1.ReadRequest
-	(*ReadResponse)(nil),    // 3: distributed.raft.rpc.v1.ReadResponse
-	(*Redirect)(nil),        // 4: distributed.raft.rpc.v1.Redirect
-	(*Retry)(nil),           // 5: distributed.raft.rpc.v1.Retry
-	(*StatusRequest)(nil),   // 6: distributed.raft.rpc.v1.StatusRequest
-	(*Status)(nil),          // 7: distributed.raft.rpc.v1.Status
+	(*ProposeRequest)(nil),     // 0: distributed.raft.rpc.v1.ProposeRequest
+	(*ProposeResponse)(nil),    // 1: distributed.raft.rpc.v1.ProposeResponse
+	(*ReadRequest)(nil),        // 2: distributed.raft.rpc.v1.ReadRequest
+	(*ReadResponse)(nil),       // 3: distributed.raft.rpc.v1.ReadResponse
+	(*Redirect)(nil),           // 4: distributed.raft.rpc.v1.Redirect
+	(*Retry)(nil),              // 5: distributed.raft.rpc.v1.Retry
+	(*StatusRequest)(nil),      // 6: distributed.raft.rpc.v1.StatusRequest
+	(*Status)(nil),             // 7: distributed.raft.rpc.v1.Status
+	(*MembershipRequest)(nil),  // 8: distributed.raft.rpc.v1.MembershipRequest
+	(*MembershipResponse)(nil), // 9: distributed.raft.rpc.v1.MembershipResponse
+	(*SnapshotData)(nil),       // 10: distributed.raft.rpc.v1.SnapshotData
+	nil,                        // 11: distributed.raft.rpc.v1.SnapshotData.AddressesEntry
+	(raftpb.ConfChangeType)(0), // 12: distributed.raft.v1.ConfChangeType
+	(*raftpb.ConfState)(nil),   // 13: distributed.raft.v1.ConfState
 }
 var file_behaviors_raft_rpcpb_rpc_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	12, // 0: distributed.raft.rpc.v1.MembershipRequest.type:type_name -> distributed.raft.v1.ConfChangeType
+	13, // 1: distributed.raft.rpc.v1.MembershipResponse.conf_state:type_name -> distributed.raft.v1.ConfState
+	11, // 2: distributed.raft.rpc.v1.SnapshotData.addresses:type_name -> distributed.raft.rpc.v1.SnapshotData.AddressesEntry
+	3,  // [3:3] is the sub-list for method output_type
+	3,  // [3:3] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_behaviors_raft_rpcpb_rpc_proto_init() }
@@ -561,7 +799,7 @@ func file_behaviors_raft_rpcpb_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_behaviors_raft_rpcpb_rpc_proto_rawDesc), len(file_behaviors_raft_rpcpb_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
