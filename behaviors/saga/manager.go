@@ -54,7 +54,9 @@ type Config struct {
 	MaxRestarts int
 	Period      time.Duration
 	// Registerer receives the saga metrics. Default: the actor system's
-	// registry (System.Gatherer), when it is a Registerer.
+	// registry (System.Gatherer), when it is a Registerer. The metric names
+	// are fixed, so a second Manager on the same actor system needs a
+	// Registerer of its own.
 	Registerer prometheus.Registerer
 	// OnEvent, if set, is called with each event once it is durable, in
 	// journal order. It runs on the journal's writer goroutine: it must
