@@ -38,9 +38,9 @@ type nodeFlags struct {
 
 const nodeUsage = "node --name n1 [--listen host:port] [--gossip host:port] [--join host:port,...] [--data dir] [--http host:port] [--actions]"
 
-func runNode(args []string, stdout, stderr io.Writer) int {
+// nodeFlagSet returns dist node's flags, bound to f.
+func nodeFlagSet(f *nodeFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
-	var f nodeFlags
 	fs.StringVar(&f.name, "name", os.Getenv("DIST_NAME"), "the node's `name`, unique in the cluster ($DIST_NAME)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:7000", "actor transport (gRPC) `host:port`")
 	fs.StringVar(&f.gossip, "gossip", "127.0.0.1:7946", "gossip (UDP and TCP) `host:port`")
@@ -55,6 +55,12 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.workload, "workload", "none", "workload to run: "+strings.Join(workloadNames(), ", "))
 	fs.StringVar(&f.peers, "peers", "", "comma-separated names of all the nodes the cluster is expected to have (for workloads)")
+	return fs
+}
+
+func runNode(args []string, stdout, stderr io.Writer) int {
+	var f nodeFlags
+	fs := nodeFlagSet(&f)
 	pos, code, done := parseFlags(fs, args, stderr, nodeUsage)
 	if done {
 		return code
