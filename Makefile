@@ -17,7 +17,7 @@ BENCH_OUT ?= bench.out
 FUZZTIME ?= 15s
 FUZZMINIMIZETIME ?= 2s
 
-.PHONY: all test fmt-check vet race norace bench proto demo fuzz clean
+.PHONY: all test fmt-check vet race norace bench proto demo demo-supervision fuzz clean
 
 all: test
 
@@ -69,8 +69,12 @@ bin/protoc-gen-go:
 	@mkdir -p bin
 	@$(GO) build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
 
-## demo: a supervision tree surviving killed children, then escalating
+## demo: a 3-node cluster on this machine (separate processes) with the web observer; Ctrl-C stops it
 demo:
+	$(GO) run ./cmd/dist demo
+
+## demo-supervision: a supervision tree surviving killed children, then escalating
+demo-supervision:
 	$(GO) run ./examples/supervision
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each)
