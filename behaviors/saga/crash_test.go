@@ -108,33 +108,59 @@ func TestCrashRecovery(t *testing.T) {
 		mgr      *Manager
 		restarts int
 	)
-	startCoordinator := func() {
+	var service atomic.Pointer[actor.PID]
+	startCoordinator := func() error {
 		cfg := cluster.Local(fmt.Sprintf("coord-%d", restarts))
 		cfg.Seeds = seeds
 		cfg.DataDir = coordDir
-		nd := startClusterNode(t, cfg)
+		cfg.Logger = zap.NewNop()
+		cfg.JoinTimeout = 10 * time.Second
+		nd, err := cluster.NewNode(cfg)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := nd.Start(sctx); err != nil {
+			return err
+		}
+		t.Cleanup(nd.Stop)
 		m, err := Start(nd.System(), Config{Dir: filepath.Join(nd.DataDir(), "saga"), Definitions: []*Definition{def},
 			MaxRestarts: 1 << 30})
 		if err != nil {
-			t.Fatal(err)
+			return err
+		}
+		t.Cleanup(func() { m.Close(context.Background()) })
+		svc, err := nd.System().SpawnNamed(m.ServiceProps(), "saga-service")
+		if err != nil {
+			return err
 		}
 		mu.Lock()
 		coord, mgr = nd, m
 		mu.Unlock()
-		t.Cleanup(func() { m.Close(context.Background()) })
+		service.Store(svc)
+		return nil
 	}
-	crashCoordinator := func() {
+	// crashCoordinator crashes the coordinator's node and starts it again
+	// on its data directory, while sagas are being started.
+	crashCoordinator := func() error {
 		mu.Lock()
 		nd, m := coord, mgr
 		mu.Unlock()
 		nd.Crash()
 		if err := m.Close(context.Background()); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		restarts++
-		startCoordinator()
+		return startCoordinator()
 	}
-	startCoordinator()
+	if err := startCoordinator(); err != nil {
+		t.Fatal(err)
+	}
+	// Sagas are started from the inventory node, through the saga service.
+	client := NewClient(invNode.System(), func() (*actor.PID, error) { return service.Load(), nil })
+	client.AttemptTimeout = time.Second
+	client.Retry = RetryPolicy{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
 
 	// The chaos loop kills the coordinator of a random unfinished saga.
 	var kills atomic.Int64
@@ -170,10 +196,8 @@ func TestCrashRecovery(t *testing.T) {
 	defer cancel()
 	nb := (n + batch - 1) / batch
 	faultAt := map[int]string{3 * nb / 10: "coordinator", 5 * nb / 10: "payment", 7 * nb / 10: "coordinator"}
+	var crashed chan error
 	for b := 0; b < nb; b++ {
-		mu.Lock()
-		m := mgr
-		mu.Unlock()
 		for i := b * batch; i < min(n, (b+1)*batch); i++ {
 			id := fmt.Sprintf("order-%05d", i)
 			var flags []string
@@ -189,25 +213,61 @@ func TestCrashRecovery(t *testing.T) {
 				flags = append(flags, "failorder")
 				want[id] = Compensated
 			}
-			if err := m.Begin(ctx, "order", id, order(1+i%3, 10+i%7, flags...)); err != nil {
+			if err := client.Begin(ctx, "order", id, order(1+i%3, 10+i%7, flags...)); err != nil {
 				t.Fatalf("Begin %s: %v", id, err)
 			}
 		}
 		// Faults at fixed points of the run, with sagas in flight.
-		switch faultAt[b] {
-		case "coordinator":
-			crashCoordinator()
-		case "payment":
-			pay.pid.Store(nil)
-			pay.node.Crash()
-			cfg := cluster.Local(fmt.Sprintf("pay-%d", b))
-			cfg.Seeds = seeds
-			pay.node = startClusterNode(t, cfg)
-			pid, err := pay.node.System().Spawn(ParticipantProps(s.payB, s.payment()))
-			if err != nil {
+		if crashed != nil {
+			if err := <-crashed; err != nil {
 				t.Fatal(err)
 			}
-			pay.pid.Store(pid)
+			crashed = nil
+		}
+		switch faultAt[b] {
+		case "coordinator":
+			// The crash happens while the next batch is being started:
+			// the client retries until the node is back.
+			crashed = make(chan error, 1)
+			go func() { crashed <- crashCoordinator() }()
+		case "payment":
+			// The payment node crashes while the next batch runs, and a
+			// new one takes over the same data a little later.
+			crashed = make(chan error, 1)
+			go func() {
+				t0 := time.Now()
+				defer func() { t.Logf("payment outage %v", time.Since(t0)) }()
+				// Requests go on to the crashed node until the cluster
+				// has declared it dead and the replacement is up.
+				old := pay.node
+				old.Crash()
+				for deadline := time.Now().Add(10 * time.Second); ; {
+					if m, ok := invNode.Member(old.Name()); ok && m.State != cluster.Alive {
+						break
+					}
+					if time.Now().After(deadline) {
+						crashed <- errors.New("the payment node's crash was not detected")
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+				cfg := cluster.Local(fmt.Sprintf("pay-%d", b))
+				cfg.Seeds = seeds
+				cfg.Logger = zap.NewNop()
+				nd, err := cluster.NewNode(cfg)
+				if err == nil {
+					err = nd.Start(ctx)
+				}
+				if err != nil {
+					crashed <- err
+					return
+				}
+				t.Cleanup(nd.Stop)
+				pid, err := nd.System().Spawn(ParticipantProps(s.payB, s.payment()))
+				pay.node = nd
+				pay.pid.Store(pid)
+				crashed <- err
+			}()
 		}
 		// Keep the number of sagas in flight bounded.
 		waitFor(t, "in-flight sagas drain", time.Minute, func() bool {
@@ -216,6 +276,11 @@ func TestCrashRecovery(t *testing.T) {
 			mu.Unlock()
 			return len(m.List(Running, Compensating)) < batch/2
 		})
+	}
+	if crashed != nil {
+		if err := <-crashed; err != nil {
+			t.Fatal(err)
+		}
 	}
 	mu.Lock()
 	m := mgr

@@ -32,6 +32,11 @@ var (
 	ErrNotStuck = errors.New("saga: saga is not stuck")
 	// ErrClosed: the manager is closed.
 	ErrClosed = errors.New("saga: manager closed")
+	// ErrInvalid: a malformed request (an empty or oversized id or input).
+	ErrInvalid = errors.New("saga: invalid request")
+	// ErrUnavailable: a saga service could not take a request now (it is
+	// closed, overloaded or cannot write its journal); a retry may work.
+	ErrUnavailable = errors.New("saga: service unavailable")
 )
 
 // Config configures a Manager.
@@ -443,10 +448,10 @@ func (m *Manager) Begin(ctx context.Context, definition, id string, input []byte
 		return fmt.Errorf("saga: %q: %w", definition, ErrUnknownDefinition)
 	}
 	if id == "" || len(id) > MaxNameLen {
-		return fmt.Errorf("saga: id %q must be 1..%d bytes", id, MaxNameLen)
+		return fmt.Errorf("%w: saga id of %d bytes (must be 1..%d)", ErrInvalid, len(id), MaxNameLen)
 	}
 	if len(input) > journal.MaxRecordSize/2 {
-		return fmt.Errorf("saga: input of %d bytes exceeds %d", len(input), journal.MaxRecordSize/2)
+		return fmt.Errorf("%w: input of %d bytes exceeds %d", ErrInvalid, len(input), journal.MaxRecordSize/2)
 	}
 	m.mu.Lock()
 	if m.closed {

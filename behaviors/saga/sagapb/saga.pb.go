@@ -225,6 +225,134 @@ func (EventKind) EnumDescriptor() ([]byte, []int) {
 	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{2}
 }
 
+// SagaStatus is a saga's state.
+type SagaStatus int32
+
+const (
+	SagaStatus_SAGA_STATUS_UNSPECIFIED  SagaStatus = 0
+	SagaStatus_SAGA_STATUS_RUNNING      SagaStatus = 1
+	SagaStatus_SAGA_STATUS_COMPENSATING SagaStatus = 2
+	SagaStatus_SAGA_STATUS_COMMITTED    SagaStatus = 3
+	SagaStatus_SAGA_STATUS_COMPENSATED  SagaStatus = 4
+	SagaStatus_SAGA_STATUS_STUCK        SagaStatus = 5
+)
+
+// Enum value maps for SagaStatus.
+var (
+	SagaStatus_name = map[int32]string{
+		0: "SAGA_STATUS_UNSPECIFIED",
+		1: "SAGA_STATUS_RUNNING",
+		2: "SAGA_STATUS_COMPENSATING",
+		3: "SAGA_STATUS_COMMITTED",
+		4: "SAGA_STATUS_COMPENSATED",
+		5: "SAGA_STATUS_STUCK",
+	}
+	SagaStatus_value = map[string]int32{
+		"SAGA_STATUS_UNSPECIFIED":  0,
+		"SAGA_STATUS_RUNNING":      1,
+		"SAGA_STATUS_COMPENSATING": 2,
+		"SAGA_STATUS_COMMITTED":    3,
+		"SAGA_STATUS_COMPENSATED":  4,
+		"SAGA_STATUS_STUCK":        5,
+	}
+)
+
+func (x SagaStatus) Enum() *SagaStatus {
+	p := new(SagaStatus)
+	*p = x
+	return p
+}
+
+func (x SagaStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SagaStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_behaviors_saga_sagapb_saga_proto_enumTypes[3].Descriptor()
+}
+
+func (SagaStatus) Type() protoreflect.EnumType {
+	return &file_behaviors_saga_sagapb_saga_proto_enumTypes[3]
+}
+
+func (x SagaStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SagaStatus.Descriptor instead.
+func (SagaStatus) EnumDescriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{3}
+}
+
+// ErrorCode classifies a failed service request.
+type ErrorCode int32
+
+const (
+	ErrorCode_ERROR_CODE_NONE ErrorCode = 0
+	// ERROR_CODE_EXISTS: a saga with that id exists.
+	ErrorCode_ERROR_CODE_EXISTS ErrorCode = 1
+	// ERROR_CODE_NOT_FOUND: no saga with that id.
+	ErrorCode_ERROR_CODE_NOT_FOUND ErrorCode = 2
+	// ERROR_CODE_UNKNOWN_DEFINITION: no definition with that name.
+	ErrorCode_ERROR_CODE_UNKNOWN_DEFINITION ErrorCode = 3
+	// ERROR_CODE_INVALID: a malformed request.
+	ErrorCode_ERROR_CODE_INVALID ErrorCode = 4
+	// ERROR_CODE_UNAVAILABLE: the service cannot take the request now
+	// (closed, overloaded, journal failure); retrying may help.
+	ErrorCode_ERROR_CODE_UNAVAILABLE ErrorCode = 5
+	// ERROR_CODE_NOT_STUCK: Resume of a saga that is not stuck.
+	ErrorCode_ERROR_CODE_NOT_STUCK ErrorCode = 6
+)
+
+// Enum value maps for ErrorCode.
+var (
+	ErrorCode_name = map[int32]string{
+		0: "ERROR_CODE_NONE",
+		1: "ERROR_CODE_EXISTS",
+		2: "ERROR_CODE_NOT_FOUND",
+		3: "ERROR_CODE_UNKNOWN_DEFINITION",
+		4: "ERROR_CODE_INVALID",
+		5: "ERROR_CODE_UNAVAILABLE",
+		6: "ERROR_CODE_NOT_STUCK",
+	}
+	ErrorCode_value = map[string]int32{
+		"ERROR_CODE_NONE":               0,
+		"ERROR_CODE_EXISTS":             1,
+		"ERROR_CODE_NOT_FOUND":          2,
+		"ERROR_CODE_UNKNOWN_DEFINITION": 3,
+		"ERROR_CODE_INVALID":            4,
+		"ERROR_CODE_UNAVAILABLE":        5,
+		"ERROR_CODE_NOT_STUCK":          6,
+	}
+)
+
+func (x ErrorCode) Enum() *ErrorCode {
+	p := new(ErrorCode)
+	*p = x
+	return p
+}
+
+func (x ErrorCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_behaviors_saga_sagapb_saga_proto_enumTypes[4].Descriptor()
+}
+
+func (ErrorCode) Type() protoreflect.EnumType {
+	return &file_behaviors_saga_sagapb_saga_proto_enumTypes[4]
+}
+
+func (x ErrorCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrorCode.Descriptor instead.
+func (ErrorCode) EnumDescriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{4}
+}
+
 // StepResult is the result an earlier step's action returned.
 type StepResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -583,6 +711,642 @@ func (x *Event) GetUnixNanos() int64 {
 	return 0
 }
 
+// BeginRequest starts a saga.
+type BeginRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Definition    string                 `protobuf:"bytes,1,opt,name=definition,proto3" json:"definition,omitempty"`
+	SagaId        string                 `protobuf:"bytes,2,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"`
+	Input         []byte                 `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginRequest) Reset() {
+	*x = BeginRequest{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginRequest) ProtoMessage() {}
+
+func (x *BeginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginRequest.ProtoReflect.Descriptor instead.
+func (*BeginRequest) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BeginRequest) GetDefinition() string {
+	if x != nil {
+		return x.Definition
+	}
+	return ""
+}
+
+func (x *BeginRequest) GetSagaId() string {
+	if x != nil {
+		return x.SagaId
+	}
+	return ""
+}
+
+func (x *BeginRequest) GetInput() []byte {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+// BeginReply answers BeginRequest: code NONE once the saga is durably
+// recorded and its coordinator runs.
+type BeginReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=distributed.saga.v1.ErrorCode" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginReply) Reset() {
+	*x = BeginReply{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginReply) ProtoMessage() {}
+
+func (x *BeginReply) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginReply.ProtoReflect.Descriptor instead.
+func (*BeginReply) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BeginReply) GetCode() ErrorCode {
+	if x != nil {
+		return x.Code
+	}
+	return ErrorCode_ERROR_CODE_NONE
+}
+
+func (x *BeginReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// SagaInfo is a snapshot of one saga.
+type SagaInfo struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SagaId     string                 `protobuf:"bytes,1,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"`
+	Definition string                 `protobuf:"bytes,2,opt,name=definition,proto3" json:"definition,omitempty"`
+	Status     SagaStatus             `protobuf:"varint,3,opt,name=status,proto3,enum=distributed.saga.v1.SagaStatus" json:"status,omitempty"`
+	// step is the index of the step being worked on, -1 before the first.
+	Step             int32  `protobuf:"varint,4,opt,name=step,proto3" json:"step,omitempty"`
+	Error            string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	StartedUnixNanos int64  `protobuf:"varint,6,opt,name=started_unix_nanos,json=startedUnixNanos,proto3" json:"started_unix_nanos,omitempty"`
+	UpdatedUnixNanos int64  `protobuf:"varint,7,opt,name=updated_unix_nanos,json=updatedUnixNanos,proto3" json:"updated_unix_nanos,omitempty"`
+	Events           uint32 `protobuf:"varint,8,opt,name=events,proto3" json:"events,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SagaInfo) Reset() {
+	*x = SagaInfo{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SagaInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SagaInfo) ProtoMessage() {}
+
+func (x *SagaInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SagaInfo.ProtoReflect.Descriptor instead.
+func (*SagaInfo) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SagaInfo) GetSagaId() string {
+	if x != nil {
+		return x.SagaId
+	}
+	return ""
+}
+
+func (x *SagaInfo) GetDefinition() string {
+	if x != nil {
+		return x.Definition
+	}
+	return ""
+}
+
+func (x *SagaInfo) GetStatus() SagaStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SagaStatus_SAGA_STATUS_UNSPECIFIED
+}
+
+func (x *SagaInfo) GetStep() int32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *SagaInfo) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *SagaInfo) GetStartedUnixNanos() int64 {
+	if x != nil {
+		return x.StartedUnixNanos
+	}
+	return 0
+}
+
+func (x *SagaInfo) GetUpdatedUnixNanos() int64 {
+	if x != nil {
+		return x.UpdatedUnixNanos
+	}
+	return 0
+}
+
+func (x *SagaInfo) GetEvents() uint32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+// StatusRequest asks for a saga's state. With wait_millis > 0 the answer
+// comes when the saga is committed, compensated or stuck, or after
+// wait_millis (at most 60000), whichever is first.
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SagaId        string                 `protobuf:"bytes,1,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"`
+	WaitMillis    uint32                 `protobuf:"varint,2,opt,name=wait_millis,json=waitMillis,proto3" json:"wait_millis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *StatusRequest) GetSagaId() string {
+	if x != nil {
+		return x.SagaId
+	}
+	return ""
+}
+
+func (x *StatusRequest) GetWaitMillis() uint32 {
+	if x != nil {
+		return x.WaitMillis
+	}
+	return 0
+}
+
+// StatusReply answers StatusRequest.
+type StatusReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=distributed.saga.v1.ErrorCode" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Info          *SagaInfo              `protobuf:"bytes,3,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusReply) Reset() {
+	*x = StatusReply{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusReply) ProtoMessage() {}
+
+func (x *StatusReply) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
+func (*StatusReply) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StatusReply) GetCode() ErrorCode {
+	if x != nil {
+		return x.Code
+	}
+	return ErrorCode_ERROR_CODE_NONE
+}
+
+func (x *StatusReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *StatusReply) GetInfo() *SagaInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+// ListRequest lists sagas in any of the given states (all if none), oldest
+// first, at most limit of them (0: 1000).
+type ListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Statuses      []SagaStatus           `protobuf:"varint,1,rep,packed,name=statuses,proto3,enum=distributed.saga.v1.SagaStatus" json:"statuses,omitempty"`
+	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRequest) Reset() {
+	*x = ListRequest{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRequest) ProtoMessage() {}
+
+func (x *ListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
+func (*ListRequest) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListRequest) GetStatuses() []SagaStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListReply answers ListRequest.
+type ListReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sagas         []*SagaInfo            `protobuf:"bytes,1,rep,name=sagas,proto3" json:"sagas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReply) Reset() {
+	*x = ListReply{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReply) ProtoMessage() {}
+
+func (x *ListReply) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReply.ProtoReflect.Descriptor instead.
+func (*ListReply) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListReply) GetSagas() []*SagaInfo {
+	if x != nil {
+		return x.Sagas
+	}
+	return nil
+}
+
+// HistoryRequest asks for a saga's events.
+type HistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SagaId        string                 `protobuf:"bytes,1,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HistoryRequest) GetSagaId() string {
+	if x != nil {
+		return x.SagaId
+	}
+	return ""
+}
+
+// HistoryReply answers HistoryRequest.
+type HistoryReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=distributed.saga.v1.ErrorCode" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Events        []*Event               `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryReply) Reset() {
+	*x = HistoryReply{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryReply) ProtoMessage() {}
+
+func (x *HistoryReply) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryReply.ProtoReflect.Descriptor instead.
+func (*HistoryReply) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HistoryReply) GetCode() ErrorCode {
+	if x != nil {
+		return x.Code
+	}
+	return ErrorCode_ERROR_CODE_NONE
+}
+
+func (x *HistoryReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *HistoryReply) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// ResumeRequest resumes a stuck saga.
+type ResumeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SagaId        string                 `protobuf:"bytes,1,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeRequest) Reset() {
+	*x = ResumeRequest{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeRequest) ProtoMessage() {}
+
+func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
+func (*ResumeRequest) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResumeRequest) GetSagaId() string {
+	if x != nil {
+		return x.SagaId
+	}
+	return ""
+}
+
+// ResumeReply answers ResumeRequest.
+type ResumeReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=distributed.saga.v1.ErrorCode" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeReply) Reset() {
+	*x = ResumeReply{}
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeReply) ProtoMessage() {}
+
+func (x *ResumeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_saga_sagapb_saga_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeReply.ProtoReflect.Descriptor instead.
+func (*ResumeReply) Descriptor() ([]byte, []int) {
+	return file_behaviors_saga_sagapb_saga_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResumeReply) GetCode() ErrorCode {
+	if x != nil {
+		return x.Code
+	}
+	return ErrorCode_ERROR_CODE_NONE
+}
+
+func (x *ResumeReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_behaviors_saga_sagapb_saga_proto protoreflect.FileDescriptor
 
 const file_behaviors_saga_sagapb_saga_proto_rawDesc = "" +
@@ -622,7 +1386,52 @@ const file_behaviors_saga_sagapb_saga_proto_rawDesc = "" +
 	"definition\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\n" +
-	" \x01(\x03R\tunixNanos*H\n" +
+	" \x01(\x03R\tunixNanos\"]\n" +
+	"\fBeginRequest\x12\x1e\n" +
+	"\n" +
+	"definition\x18\x01 \x01(\tR\n" +
+	"definition\x12\x17\n" +
+	"\asaga_id\x18\x02 \x01(\tR\x06sagaId\x12\x14\n" +
+	"\x05input\x18\x03 \x01(\fR\x05input\"V\n" +
+	"\n" +
+	"BeginReply\x122\n" +
+	"\x04code\x18\x01 \x01(\x0e2\x1e.distributed.saga.v1.ErrorCodeR\x04code\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x9a\x02\n" +
+	"\bSagaInfo\x12\x17\n" +
+	"\asaga_id\x18\x01 \x01(\tR\x06sagaId\x12\x1e\n" +
+	"\n" +
+	"definition\x18\x02 \x01(\tR\n" +
+	"definition\x127\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1f.distributed.saga.v1.SagaStatusR\x06status\x12\x12\n" +
+	"\x04step\x18\x04 \x01(\x05R\x04step\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12,\n" +
+	"\x12started_unix_nanos\x18\x06 \x01(\x03R\x10startedUnixNanos\x12,\n" +
+	"\x12updated_unix_nanos\x18\a \x01(\x03R\x10updatedUnixNanos\x12\x16\n" +
+	"\x06events\x18\b \x01(\rR\x06events\"I\n" +
+	"\rStatusRequest\x12\x17\n" +
+	"\asaga_id\x18\x01 \x01(\tR\x06sagaId\x12\x1f\n" +
+	"\vwait_millis\x18\x02 \x01(\rR\n" +
+	"waitMillis\"\x8a\x01\n" +
+	"\vStatusReply\x122\n" +
+	"\x04code\x18\x01 \x01(\x0e2\x1e.distributed.saga.v1.ErrorCodeR\x04code\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x121\n" +
+	"\x04info\x18\x03 \x01(\v2\x1d.distributed.saga.v1.SagaInfoR\x04info\"`\n" +
+	"\vListRequest\x12;\n" +
+	"\bstatuses\x18\x01 \x03(\x0e2\x1f.distributed.saga.v1.SagaStatusR\bstatuses\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"@\n" +
+	"\tListReply\x123\n" +
+	"\x05sagas\x18\x01 \x03(\v2\x1d.distributed.saga.v1.SagaInfoR\x05sagas\")\n" +
+	"\x0eHistoryRequest\x12\x17\n" +
+	"\asaga_id\x18\x01 \x01(\tR\x06sagaId\"\x8c\x01\n" +
+	"\fHistoryReply\x122\n" +
+	"\x04code\x18\x01 \x01(\x0e2\x1e.distributed.saga.v1.ErrorCodeR\x04code\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x122\n" +
+	"\x06events\x18\x03 \x03(\v2\x1a.distributed.saga.v1.EventR\x06events\"(\n" +
+	"\rResumeRequest\x12\x17\n" +
+	"\asaga_id\x18\x01 \x01(\tR\x06sagaId\"W\n" +
+	"\vResumeReply\x122\n" +
+	"\x04code\x18\x01 \x01(\x0e2\x1e.distributed.saga.v1.ErrorCodeR\x04code\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*H\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPHASE_ACTION\x10\x01\x12\x16\n" +
@@ -645,7 +1454,23 @@ const file_behaviors_saga_sagapb_saga_proto_rawDesc = "" +
 	"\x0fEVENT_COMMITTED\x10\x06\x12\x15\n" +
 	"\x11EVENT_COMPENSATED\x10\a\x12\x0f\n" +
 	"\vEVENT_STUCK\x10\b\x12\x11\n" +
-	"\rEVENT_RESUMED\x10\tBDZBgithub.com/distributed-go/distributed/behaviors/saga/sagapb;sagapbb\x06proto3"
+	"\rEVENT_RESUMED\x10\t*\xaf\x01\n" +
+	"\n" +
+	"SagaStatus\x12\x1b\n" +
+	"\x17SAGA_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13SAGA_STATUS_RUNNING\x10\x01\x12\x1c\n" +
+	"\x18SAGA_STATUS_COMPENSATING\x10\x02\x12\x19\n" +
+	"\x15SAGA_STATUS_COMMITTED\x10\x03\x12\x1b\n" +
+	"\x17SAGA_STATUS_COMPENSATED\x10\x04\x12\x15\n" +
+	"\x11SAGA_STATUS_STUCK\x10\x05*\xc2\x01\n" +
+	"\tErrorCode\x12\x13\n" +
+	"\x0fERROR_CODE_NONE\x10\x00\x12\x15\n" +
+	"\x11ERROR_CODE_EXISTS\x10\x01\x12\x18\n" +
+	"\x14ERROR_CODE_NOT_FOUND\x10\x02\x12!\n" +
+	"\x1dERROR_CODE_UNKNOWN_DEFINITION\x10\x03\x12\x16\n" +
+	"\x12ERROR_CODE_INVALID\x10\x04\x12\x1a\n" +
+	"\x16ERROR_CODE_UNAVAILABLE\x10\x05\x12\x18\n" +
+	"\x14ERROR_CODE_NOT_STUCK\x10\x06BDZBgithub.com/distributed-go/distributed/behaviors/saga/sagapb;sagapbb\x06proto3"
 
 var (
 	file_behaviors_saga_sagapb_saga_proto_rawDescOnce sync.Once
@@ -659,28 +1484,50 @@ func file_behaviors_saga_sagapb_saga_proto_rawDescGZIP() []byte {
 	return file_behaviors_saga_sagapb_saga_proto_rawDescData
 }
 
-var file_behaviors_saga_sagapb_saga_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_behaviors_saga_sagapb_saga_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_behaviors_saga_sagapb_saga_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_behaviors_saga_sagapb_saga_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_behaviors_saga_sagapb_saga_proto_goTypes = []any{
-	(Phase)(0),          // 0: distributed.saga.v1.Phase
-	(Outcome)(0),        // 1: distributed.saga.v1.Outcome
-	(EventKind)(0),      // 2: distributed.saga.v1.EventKind
-	(*StepResult)(nil),  // 3: distributed.saga.v1.StepResult
-	(*StepRequest)(nil), // 4: distributed.saga.v1.StepRequest
-	(*StepReply)(nil),   // 5: distributed.saga.v1.StepReply
-	(*Event)(nil),       // 6: distributed.saga.v1.Event
+	(Phase)(0),             // 0: distributed.saga.v1.Phase
+	(Outcome)(0),           // 1: distributed.saga.v1.Outcome
+	(EventKind)(0),         // 2: distributed.saga.v1.EventKind
+	(SagaStatus)(0),        // 3: distributed.saga.v1.SagaStatus
+	(ErrorCode)(0),         // 4: distributed.saga.v1.ErrorCode
+	(*StepResult)(nil),     // 5: distributed.saga.v1.StepResult
+	(*StepRequest)(nil),    // 6: distributed.saga.v1.StepRequest
+	(*StepReply)(nil),      // 7: distributed.saga.v1.StepReply
+	(*Event)(nil),          // 8: distributed.saga.v1.Event
+	(*BeginRequest)(nil),   // 9: distributed.saga.v1.BeginRequest
+	(*BeginReply)(nil),     // 10: distributed.saga.v1.BeginReply
+	(*SagaInfo)(nil),       // 11: distributed.saga.v1.SagaInfo
+	(*StatusRequest)(nil),  // 12: distributed.saga.v1.StatusRequest
+	(*StatusReply)(nil),    // 13: distributed.saga.v1.StatusReply
+	(*ListRequest)(nil),    // 14: distributed.saga.v1.ListRequest
+	(*ListReply)(nil),      // 15: distributed.saga.v1.ListReply
+	(*HistoryRequest)(nil), // 16: distributed.saga.v1.HistoryRequest
+	(*HistoryReply)(nil),   // 17: distributed.saga.v1.HistoryReply
+	(*ResumeRequest)(nil),  // 18: distributed.saga.v1.ResumeRequest
+	(*ResumeReply)(nil),    // 19: distributed.saga.v1.ResumeReply
 }
 var file_behaviors_saga_sagapb_saga_proto_depIdxs = []int32{
-	0, // 0: distributed.saga.v1.StepRequest.phase:type_name -> distributed.saga.v1.Phase
-	3, // 1: distributed.saga.v1.StepRequest.results:type_name -> distributed.saga.v1.StepResult
-	1, // 2: distributed.saga.v1.StepReply.outcome:type_name -> distributed.saga.v1.Outcome
-	2, // 3: distributed.saga.v1.Event.kind:type_name -> distributed.saga.v1.EventKind
-	0, // 4: distributed.saga.v1.Event.phase:type_name -> distributed.saga.v1.Phase
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: distributed.saga.v1.StepRequest.phase:type_name -> distributed.saga.v1.Phase
+	5,  // 1: distributed.saga.v1.StepRequest.results:type_name -> distributed.saga.v1.StepResult
+	1,  // 2: distributed.saga.v1.StepReply.outcome:type_name -> distributed.saga.v1.Outcome
+	2,  // 3: distributed.saga.v1.Event.kind:type_name -> distributed.saga.v1.EventKind
+	0,  // 4: distributed.saga.v1.Event.phase:type_name -> distributed.saga.v1.Phase
+	4,  // 5: distributed.saga.v1.BeginReply.code:type_name -> distributed.saga.v1.ErrorCode
+	3,  // 6: distributed.saga.v1.SagaInfo.status:type_name -> distributed.saga.v1.SagaStatus
+	4,  // 7: distributed.saga.v1.StatusReply.code:type_name -> distributed.saga.v1.ErrorCode
+	11, // 8: distributed.saga.v1.StatusReply.info:type_name -> distributed.saga.v1.SagaInfo
+	3,  // 9: distributed.saga.v1.ListRequest.statuses:type_name -> distributed.saga.v1.SagaStatus
+	11, // 10: distributed.saga.v1.ListReply.sagas:type_name -> distributed.saga.v1.SagaInfo
+	4,  // 11: distributed.saga.v1.HistoryReply.code:type_name -> distributed.saga.v1.ErrorCode
+	8,  // 12: distributed.saga.v1.HistoryReply.events:type_name -> distributed.saga.v1.Event
+	4,  // 13: distributed.saga.v1.ResumeReply.code:type_name -> distributed.saga.v1.ErrorCode
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_behaviors_saga_sagapb_saga_proto_init() }
@@ -693,8 +1540,8 @@ func file_behaviors_saga_sagapb_saga_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_behaviors_saga_sagapb_saga_proto_rawDesc), len(file_behaviors_saga_sagapb_saga_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   4,
+			NumEnums:      5,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
