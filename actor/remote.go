@@ -224,6 +224,11 @@ func (s *System) askRemote(ctx context.Context, pid *PID, msg any) (any, error) 
 	s.remote.mu.Lock()
 	s.remote.askSeq++
 	id := askPrefix + strconv.FormatUint(s.remote.askSeq, 36)
+	s.remote.mu.Unlock()
+	// Registered before it is published in asks, so that NodeDown (another
+	// goroutine) sees a.raw set.
+	a.raw, _ = s.ps.ProcessRegistry.Add(a, id)
+	s.remote.mu.Lock()
 	if s.remote.asks == nil {
 		s.remote.asks = make(map[string]map[*askProc]struct{})
 	}
@@ -234,9 +239,7 @@ func (s *System) askRemote(ctx context.Context, pid *PID, msg any) (any, error) 
 	}
 	set[a] = struct{}{}
 	s.remote.mu.Unlock()
-	raw, _ := s.ps.ProcessRegistry.Add(a, id)
-	a.raw = raw
-	s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: raw})
+	s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: a.raw})
 	select {
 	case r := <-a.f.ch:
 		s.metrics.askLatency.Observe(time.Since(start).Seconds())
