@@ -431,14 +431,8 @@ func (g *globalRegistry) sendOwnState(to string, request bool) {
 	if ml == nil || n.crashed.Load() {
 		return
 	}
-	var target *memberlist.Node
-	for _, m := range ml.Members() {
-		if m.Name == to {
-			target = m
-			break
-		}
-	}
-	if target == nil {
+	target, ok := n.gossipTarget(to)
+	if !ok {
 		return
 	}
 	g.mu.Lock()

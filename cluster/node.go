@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -382,9 +383,9 @@ func (n *Node) Leave(ctx context.Context) error {
 	if n.ml != nil {
 		// memberlist's leave notification does not tell a leave from a
 		// death (the state it passes is stale), so announce it first.
-		for _, m := range n.ml.Members() {
-			if m.Name != n.cfg.Name {
-				_ = n.ml.SendReliable(m, []byte(leaveMsgPrefix+n.cfg.Name))
+		for _, m := range n.Members() {
+			if t, ok := n.gossipTarget(m.Name); ok && m.State == Alive {
+				_ = n.ml.SendReliable(t, []byte(leaveMsgPrefix+n.cfg.Name))
 			}
 		}
 		timeout := time.Second
@@ -634,6 +635,30 @@ func (n *Node) memberEvent(mn *memberlist.Node, kind NodeEventKind) {
 	for _, p := range subs {
 		n.sys.Send(p, evt)
 	}
+}
+
+// gossipTarget returns a memberlist.Node to send to the member name, built
+// from this node's own record of it. memberlist's own *Node values (from
+// Members or events) are its internal state: it rewrites their address
+// when a node comes back at a new one, so reading them later races.
+func (n *Node) gossipTarget(name string) (*memberlist.Node, bool) {
+	n.mu.Lock()
+	m, ok := n.members[name]
+	var addr string
+	if ok {
+		addr = m.GossipAddress
+	}
+	n.mu.Unlock()
+	if !ok || name == n.cfg.Name {
+		return nil, false
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	port, perr := strconv.ParseUint(portStr, 10, 16)
+	ip := net.ParseIP(host)
+	if err != nil || perr != nil || ip == nil {
+		return nil, false
+	}
+	return &memberlist.Node{Name: name, Addr: ip, Port: uint16(port)}, true
 }
 
 type eventDelegate struct{ n *Node }
