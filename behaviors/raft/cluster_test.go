@@ -5,7 +5,6 @@ package raft_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -21,8 +20,6 @@ import (
 	"github.com/distributed-go/distributed/behaviors/raft"
 	"github.com/distributed-go/distributed/behaviors/replog"
 )
-
-var soak = flag.Duration("raft.soak", 0, "run each linearizability scenario this long instead of the CI default")
 
 // TestReplicatedKV: writes survive the leader actor being killed; a new
 // leader is elected; the killed member is restarted by its supervisor from
@@ -165,17 +162,6 @@ func (c *testCluster) leaderOrRandom(rng *rand.Rand) int {
 		}
 	}
 	return rng.IntN(len(c.nodes))
-}
-
-// sleepCtx waits d (the nemesis' fault duration is the point, not a
-// stand-in for a condition) or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 func runLinearizability(t *testing.T, nodes int, kinds []string, stale bool) {

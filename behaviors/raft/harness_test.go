@@ -8,7 +8,6 @@ package raft_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -37,16 +36,6 @@ type testCluster struct {
 	client *cluster.Node // a member-less node the clients send from
 	// snapEvery and keep set Config.SnapshotEntries and CompactKeep.
 	snapEvery, keep int
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func newTestCluster(t *testing.T, n int, opts ...func(*testCluster)) *testCluster {
