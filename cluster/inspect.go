@@ -66,6 +66,10 @@ type InspectOptions struct {
 	// TreeTimeout bounds the questions asked to each supervisor when a
 	// report walks the supervision trees. Default 1s.
 	TreeTimeout time.Duration
+	// MaxProcesses caps the actors listed in a report (the first ones by
+	// id; NodeReport.ProcessesOmitted counts the rest), so that a report
+	// stays well under the transport's message size limit. Default 5000.
+	MaxProcesses int
 }
 
 // inspectors maps a *Node to its *inspector (Node has no field for it).
@@ -102,6 +106,9 @@ func (n *Node) ServeInspection(opts InspectOptions) error {
 	if opts.TreeTimeout <= 0 {
 		opts.TreeTimeout = time.Second
 	}
+	if opts.MaxProcesses <= 0 {
+		opts.MaxProcesses = defaultMaxProcesses
+	}
 	in := &inspector{n: n, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), rates: map[string]rateSample{}}
 	if _, loaded := inspectors.LoadOrStore(n, in); loaded {
 		return fmt.Errorf("cluster: ServeInspection called twice on node %s", n.cfg.Name)
@@ -119,7 +126,7 @@ func (n *Node) localInspector() *inspector {
 	if v, ok := inspectors.Load(n); ok {
 		return v.(*inspector)
 	}
-	return &inspector{n: n, opts: InspectOptions{TreeTimeout: time.Second}, rates: map[string]rateSample{}}
+	return &inspector{n: n, opts: InspectOptions{TreeTimeout: time.Second, MaxProcesses: defaultMaxProcesses}, rates: map[string]rateSample{}}
 }
 
 // Inspect returns the named node's report: its members, actors and
@@ -403,6 +410,8 @@ func (p *inspectProc) SendUserMessage(_ *pa.PID, m any) {
 func (p *inspectProc) SendSystemMessage(*pa.PID, any) {}
 func (p *inspectProc) Stop(*pa.PID)                   {}
 
+const defaultMaxProcesses = 5000
+
 // supervisorKind is the actor kind of package supervision's supervisors.
 const supervisorKind = "supervisor"
 
@@ -424,6 +433,10 @@ func (in *inspector) report(ctx context.Context) *clusterpb.NodeReport {
 			GossipAddress: m.GossipAddress, State: m.State.String(), SinceUnixNanos: m.Since.UnixNano()})
 	}
 	procs := n.sys.Processes()
+	if len(procs) > in.opts.MaxProcesses {
+		r.ProcessesOmitted = uint32(len(procs) - in.opts.MaxProcesses)
+		procs = procs[:in.opts.MaxProcesses]
+	}
 	kinds := make(map[string]string, len(procs))
 	for _, p := range procs {
 		kinds[p.PID.ID()] = p.Kind

@@ -186,3 +186,16 @@ func TestInspectCrashCallsHook(t *testing.T) {
 		t.Fatal("OnCrash was not called")
 	}
 }
+
+func TestInspectCapsProcesses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nd, _ := startInspectedNode(t, "n1", InspectOptions{MaxProcesses: 1})
+	r, err := nd.Inspect(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.GetProcesses()) != 1 || int(r.GetProcessesOmitted()) != len(nd.System().Processes())-1 || r.GetProcessesOmitted() == 0 {
+		t.Fatalf("%d processes, %d omitted, %d live", len(r.GetProcesses()), r.GetProcessesOmitted(), len(nd.System().Processes()))
+	}
+}

@@ -48,6 +48,8 @@ type NodeView struct {
 	// Faults are the node's active fault rules.
 	Faults    []string  `json:"faults"`
 	Processes []Process `json:"processes"`
+	// ProcessesOmitted counts the actors left out of a very large report.
+	ProcessesOmitted int `json:"processes_omitted,omitempty"`
 }
 
 // Process is one live actor.
@@ -165,7 +167,8 @@ type ActionResult struct {
 
 func snapshotNode(r *clusterpb.NodeReport) NodeView {
 	v := NodeView{Name: r.GetNode(), RemoteAddress: r.GetRemoteAddress(), Error: r.GetError(),
-		Control: r.GetControlEnabled(), Faults: r.GetFaultRules(), Processes: []Process{}}
+		Control: r.GetControlEnabled(), Faults: r.GetFaultRules(), Processes: []Process{},
+		ProcessesOmitted: int(r.GetProcessesOmitted())}
 	if v.Faults == nil {
 		v.Faults = []string{}
 	}

@@ -144,9 +144,12 @@ type NodeReport struct {
 	// unix_nanos is when the report was made, by the node's clock.
 	UnixNanos int64 `protobuf:"varint,8,opt,name=unix_nanos,json=unixNanos,proto3" json:"unix_nanos,omitempty"`
 	// error, when set, says why the node could not report.
-	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	// processes_omitted counts the live actors left out of processes
+	// because the report would have been too large.
+	ProcessesOmitted uint32 `protobuf:"varint,10,opt,name=processes_omitted,json=processesOmitted,proto3" json:"processes_omitted,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeReport) Reset() {
@@ -240,6 +243,13 @@ func (x *NodeReport) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *NodeReport) GetProcessesOmitted() uint32 {
+	if x != nil {
+		return x.ProcessesOmitted
+	}
+	return 0
 }
 
 // MemberReport is one member as the reporting node sees it.
@@ -1090,7 +1100,7 @@ var File_cluster_clusterpb_inspect_proto protoreflect.FileDescriptor
 const file_cluster_clusterpb_inspect_proto_rawDesc = "" +
 	"\n" +
 	"\x1fcluster/clusterpb/inspect.proto\x12\x16distributed.cluster.v1\x1a\x19actor/actorpb/actor.proto\"\x10\n" +
-	"\x0eInspectRequest\"\xf2\x02\n" +
+	"\x0eInspectRequest\"\x9f\x03\n" +
 	"\n" +
 	"NodeReport\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12%\n" +
@@ -1103,7 +1113,9 @@ const file_cluster_clusterpb_inspect_proto_rawDesc = "" +
 	"\x0fcontrol_enabled\x18\a \x01(\bR\x0econtrolEnabled\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\b \x01(\x03R\tunixNanos\x12\x14\n" +
-	"\x05error\x18\t \x01(\tR\x05error\"\xb0\x01\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12+\n" +
+	"\x11processes_omitted\x18\n" +
+	" \x01(\rR\x10processesOmitted\"\xb0\x01\n" +
 	"\fMemberReport\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0eremote_address\x18\x02 \x01(\tR\rremoteAddress\x12%\n" +

@@ -121,6 +121,9 @@ func runPs(args []string, stdout, stderr io.Writer) int {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%d\t%s\t%s\n", n.Name, p.Label(), p.Kind, p.Mailbox, p.Rate,
 						p.ChildRestarts, p.PID, p.Info)
 				}
+				if n.ProcessesOmitted > 0 {
+					fmt.Fprintf(tw, "%s\t(%d more actors not listed)\t\t\t\t\t\t\n", n.Name, n.ProcessesOmitted)
+				}
 			}
 			_ = tw.Flush()
 		})

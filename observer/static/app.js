@@ -122,10 +122,12 @@
           '<td class="num' + (p.child_restarts > 0 ? " restarted" : "") + '">' + p.child_restarts + "</td>" +
           '<td class="num">' + (sup ? p.restarts : "") + "</td>" +
           '<td class="info">' + esc(p.info) + "</td>" +
-          '<td class="act"><button type="button" class="kill" data-pid="' + esc(p.pid) + '">kill</button></td></tr>';
+          '<td class="act"><button type="button" class="kill" data-pid="' + esc(p.pid) + '" data-supervised="' + (p.child_type ? "1" : "0") +
+          '" title="' + (p.child_type ? "kill it; its supervisor decides what happens next" : "kill it; no supervisor restarts it") + '">kill</button></td></tr>';
       });
       return '<div class="node" data-node="' + esc(n.name) + '"><h3>' + esc(n.name) + " <small>" + esc(n.remote_address) +
-        ", " + n.processes.length + " actors" + (n.control ? "" : ", read-only") + "</small></h3>" +
+        ", " + n.processes.length + " actors" + (n.processes_omitted ? " (" + n.processes_omitted + " more not shown)" : "") +
+        (n.control ? "" : ", read-only") + "</small></h3>" +
         "<table><thead><tr><th>actor</th><th>kind</th><th>mailbox</th><th>msg/s</th><th>restarted</th><th>restarts done</th><th>state</th><th class=\"act\"></th></tr></thead><tbody>" +
         rows.join("") + "</tbody></table></div>";
     });
@@ -147,7 +149,11 @@
   document.addEventListener("click", function (ev) {
     var t = ev.target;
     if (!(t instanceof HTMLElement)) return;
-    if (t.classList.contains("kill")) post("kill", { pid: t.dataset.pid });
+    if (t.classList.contains("kill")) {
+      // An actor without a supervisor is not restarted: ask first.
+      if (t.dataset.supervised !== "1" && !window.confirm("No supervisor will restart " + t.dataset.pid + ". Kill it?")) return;
+      post("kill", { pid: t.dataset.pid });
+    }
     else if (t.classList.contains("crash")) post("crash", { node: t.dataset.node });
     else if (t.id === "partition-btn") {
       var picked = Array.prototype.map.call(document.querySelectorAll("#isolate-nodes input:checked"), function (i) { return i.value; });
