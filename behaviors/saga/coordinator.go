@@ -22,15 +22,14 @@ type (
 	}
 	// attemptTimeout: the attempt got no reply in time.
 	attemptTimeout struct {
-		step    int
-		phase   sagapb.Phase
+		key     string
 		attempt uint32
 	}
-	// retryNow: a backoff has elapsed.
-	retryNow struct{}
+	// retryNow: the backoff of a step's phase has elapsed.
+	retryNow struct{ key string }
 )
 
-// outstanding is the attempt the coordinator waits for.
+// outstanding is an attempt the coordinator waits for.
 type outstanding struct {
 	step    int
 	phase   sagapb.Phase
@@ -42,17 +41,22 @@ type outstanding struct {
 
 // coordinator is the actor shell of one saga: it feeds the core (state)
 // with journal events, persists before it sends, and turns replies, timers
-// and backoffs into events.
+// and backoffs into events. Events are persisted one at a time; the
+// attempts of a stage's parallel actions are under way together.
 type coordinator struct {
 	m   *Manager
 	id  string
 	def *Definition
 	st  *state
-	out *outstanding
+	// out are the attempts sent and not answered, by idempotency key.
+	out map[string]*outstanding
+	// backoff are the step phases waiting out a retry backoff, by key.
+	backoff map[string]bool
 	// busy: an event is being persisted; the next decision waits for it.
 	busy bool
-	// backingOff: a retry timer is armed.
-	backingOff bool
+	// queue holds results that arrived while busy, to persist in order
+	// before anything is decided.
+	queue []*sagapb.Event
 }
 
 func (c *coordinator) Receive(ctx *actor.Context) {
@@ -73,6 +77,7 @@ func (c *coordinator) Receive(ctx *actor.Context) {
 			return
 		}
 		c.st, c.def = st, def
+		c.out, c.backoff = map[string]*outstanding{}, map[string]bool{}
 		c.advance(ctx)
 	case persisted:
 		c.busy = false
@@ -83,54 +88,71 @@ func (c *coordinator) Receive(ctx *actor.Context) {
 			ctx.Exit(actor.ErrorReason(fmt.Errorf("saga %s: journal: %w", c.id, msg.err)))
 			return
 		}
-		if err := c.st.apply(msg.ev, len(c.def.Steps)); err != nil {
+		ev := msg.ev
+		if err := c.st.apply(ev, len(c.def.Steps)); err != nil {
 			ctx.Exit(actor.ErrorReason(err))
 			return
 		}
-		switch msg.ev.Kind {
+		switch ev.Kind {
 		case sagapb.EventKind_EVENT_SENT:
-			c.send(ctx, msg.ev)
+			c.send(ctx, ev)
 		case sagapb.EventKind_EVENT_ATTEMPT_FAILED:
-			d := c.st.next(c.def)
-			if d.kind == decideSend && d.backoff > 0 {
-				c.backingOff = true
-				ctx.SendAfter(c.policy(d).Backoff(d.backoff), retryNow{})
-				return
+			step := &c.def.Steps[ev.Step]
+			policy, failures := step.Retry, c.st.steps[ev.Step].actionFailures
+			if ev.Phase == sagapb.Phase_PHASE_COMPENSATION {
+				policy, failures = step.CompensationRetry, c.st.steps[ev.Step].compFailures
 			}
-			c.advance(ctx)
-		default:
-			c.advance(ctx)
+			if !policy.exhausted(failures) {
+				key := IdempotencyKey(c.id, step.Name, ev.Phase)
+				c.backoff[key] = true
+				ctx.SendAfter(policy.Backoff(failures), retryNow{key: key})
+			}
 		}
+		c.advance(ctx)
 	case retryNow:
-		c.backingOff = false
+		delete(c.backoff, msg.key)
 		c.advance(ctx)
 	case *sagapb.StepReply:
 		c.reply(ctx, msg)
 	case attemptTimeout:
-		o := c.out
-		if o == nil || o.step != msg.step || o.phase != msg.phase || o.attempt != msg.attempt {
+		o := c.out[msg.key]
+		if o == nil || o.attempt != msg.attempt {
 			return // answered in time
 		}
-		c.out = nil
+		delete(c.out, msg.key)
 		c.m.metrics.observeStep(c.def.Steps[o.step].Name, o.phase, "timeout", time.Since(o.sentAt))
 		c.persist(ctx, &sagapb.Event{Kind: sagapb.EventKind_EVENT_ATTEMPT_FAILED, Step: int32(o.step), Phase: o.phase,
 			Attempt: o.attempt, Error: fmt.Sprintf("no reply within %v", c.def.Steps[o.step].Timeout)})
 	}
 }
 
-func (c *coordinator) policy(d decision) RetryPolicy {
-	if d.phase == sagapb.Phase_PHASE_COMPENSATION {
-		return c.def.Steps[d.step].CompensationRetry
+// isBusy reports whether step's phase has an attempt under way. While
+// compensating, an action waiting out a backoff is not retried any more,
+// so only sent actions count.
+func (c *coordinator) isBusy(step int, phase sagapb.Phase) bool {
+	key := IdempotencyKey(c.id, c.def.Steps[step].Name, phase)
+	if c.out[key] != nil {
+		return true
 	}
-	return c.def.Steps[d.step].Retry
+	if phase == sagapb.Phase_PHASE_ACTION && c.st.status != Running {
+		return false
+	}
+	return c.backoff[key]
 }
 
-// advance makes the next move the core decides, unless one is under way.
+// advance makes the next move the core decides, unless an event is being
+// persisted (the move after it is decided when it is durable).
 func (c *coordinator) advance(ctx *actor.Context) {
-	if c.st == nil || c.busy || c.out != nil || c.backingOff {
+	if c.st == nil || c.busy {
 		return
 	}
-	d := c.st.next(c.def)
+	if len(c.queue) > 0 {
+		ev := c.queue[0]
+		c.queue = c.queue[1:]
+		c.persist(ctx, ev)
+		return
+	}
+	d := c.st.next(c.def, c.isBusy)
 	switch d.kind {
 	case decideSend:
 		c.persist(ctx, &sagapb.Event{Kind: sagapb.EventKind_EVENT_SENT, Step: int32(d.step), Phase: d.phase, Attempt: d.attempt})
@@ -144,7 +166,9 @@ func (c *coordinator) advance(ctx *actor.Context) {
 		c.persist(ctx, &sagapb.Event{Kind: sagapb.EventKind_EVENT_COMMITTED})
 	case decideFinished:
 		c.persist(ctx, &sagapb.Event{Kind: sagapb.EventKind_EVENT_COMPENSATED})
-	case decideWait:
+	case decideIdle:
+		// A reply, a timeout or a backoff moves the saga on.
+	case decideStop:
 		// Committed, compensated or stuck: this coordinator's work is done.
 		ctx.Exit(actor.Normal)
 	}
@@ -152,6 +176,10 @@ func (c *coordinator) advance(ctx *actor.Context) {
 
 func (c *coordinator) persist(ctx *actor.Context, ev *sagapb.Event) {
 	ev.SagaId = c.id
+	if c.busy {
+		c.queue = append(c.queue, ev)
+		return
+	}
 	c.busy = true
 	self := ctx.Self()
 	c.m.persist(ev, func(err error) { c.m.sys.Send(self, persisted{ev: ev, err: err}) })
@@ -160,31 +188,30 @@ func (c *coordinator) persist(ctx *actor.Context, ev *sagapb.Event) {
 // send delivers the attempt that ev recorded, and arms its timeout.
 func (c *coordinator) send(ctx *actor.Context, ev *sagapb.Event) {
 	step := &c.def.Steps[ev.Step]
-	o := &outstanding{step: int(ev.Step), phase: ev.Phase, attempt: ev.Attempt,
-		key: IdempotencyKey(c.id, step.Name, ev.Phase), sentAt: time.Now()}
+	key := IdempotencyKey(c.id, step.Name, ev.Phase)
 	pid, err := step.Participant()
 	if err != nil {
 		c.persist(ctx, &sagapb.Event{Kind: sagapb.EventKind_EVENT_ATTEMPT_FAILED, Step: ev.Step, Phase: ev.Phase,
 			Attempt: ev.Attempt, Error: fmt.Sprintf("resolve participant: %v", err)})
 		return
 	}
-	req := &sagapb.StepRequest{
-		SagaId: c.id, Step: step.Name, Phase: ev.Phase, IdempotencyKey: o.key, Attempt: ev.Attempt,
+	o := &outstanding{step: int(ev.Step), phase: ev.Phase, attempt: ev.Attempt, key: key, sentAt: time.Now()}
+	o.timer = ctx.SendAfter(step.Timeout, attemptTimeout{key: key, attempt: ev.Attempt})
+	c.out[key] = o
+	ctx.Request(pid, &sagapb.StepRequest{
+		SagaId: c.id, Step: step.Name, Phase: ev.Phase, IdempotencyKey: key, Attempt: ev.Attempt,
 		Input: c.st.input, Definition: c.def.Name, Results: c.st.results(c.def),
-	}
-	c.out = o
-	o.timer = ctx.SendAfter(step.Timeout, attemptTimeout{step: o.step, phase: o.phase, attempt: o.attempt})
-	ctx.Request(pid, req)
+	})
 }
 
 func (c *coordinator) reply(ctx *actor.Context, r *sagapb.StepReply) {
-	o := c.out
-	// Any attempt's reply settles the step: the key is the same for every
-	// attempt, and the participant's barrier answers each alike.
-	if o == nil || r.GetIdempotencyKey() != o.key {
+	// Any attempt's reply settles the step's phase: the key is the same
+	// for every attempt, and the participant's barrier answers each alike.
+	o := c.out[r.GetIdempotencyKey()]
+	if o == nil || c.st == nil {
 		return // a late reply to an attempt already settled
 	}
-	c.out = nil
+	delete(c.out, o.key)
 	o.timer.Cancel()
 	name := c.def.Steps[o.step].Name
 	ev := &sagapb.Event{Step: int32(o.step), Phase: o.phase, Attempt: o.attempt, Error: r.GetError()}

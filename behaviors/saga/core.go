@@ -56,7 +56,6 @@ type stepState struct {
 	compSent       uint32
 	compFailures   int // failed compensation attempts since the last resume
 	compDone       bool
-	lastFailed     sagapb.Phase // phase of the step's last event if it was ATTEMPT_FAILED
 }
 
 // needsCompensation: the action may have taken effect. A business failure
@@ -130,7 +129,6 @@ func (s *state) apply(ev *sagapb.Event, nsteps int) error {
 			ev.Phase != sagapb.Phase_PHASE_ACTION && ev.Phase != sagapb.Phase_PHASE_COMPENSATION {
 			return fmt.Errorf("saga %s: %s with phase %s", s.id, ev.Kind, ev.Phase)
 		}
-		st.lastFailed = sagapb.Phase_PHASE_UNSPECIFIED
 	}
 	action := ev.Phase == sagapb.Phase_PHASE_ACTION
 	switch ev.Kind {
@@ -152,7 +150,6 @@ func (s *state) apply(ev *sagapb.Event, nsteps int) error {
 		} else {
 			st.compFailures++
 		}
-		st.lastFailed = ev.Phase
 		s.lastErr = ev.Error
 	case sagapb.EventKind_EVENT_FAILED:
 		st.actionFailed, st.business = true, ev.Business
@@ -172,7 +169,6 @@ func (s *state) apply(ev *sagapb.Event, nsteps int) error {
 		s.status = Compensating
 		for i := range s.steps {
 			s.steps[i].compFailures = 0
-			s.steps[i].lastFailed = sagapb.Phase_PHASE_UNSPECIFIED
 		}
 	default:
 		return fmt.Errorf("saga %s: unknown event kind %d", s.id, ev.Kind)
@@ -184,7 +180,8 @@ func (s *state) apply(ev *sagapb.Event, nsteps int) error {
 type decisionKind uint8
 
 const (
-	decideWait     decisionKind = iota // nothing to do (final or stuck)
+	decideStop     decisionKind = iota // nothing more to do (final or stuck)
+	decideIdle                         // wait for an attempt under way
 	decideSend                         // send step's phase, attempt
 	decideFail                         // record FAILED (retries exhausted)
 	decideStuck                        // record STUCK
@@ -197,31 +194,50 @@ type decision struct {
 	step    int
 	phase   sagapb.Phase
 	attempt uint32
-	// backoff is the number of failures to back off for before the send
-	// (0: send now).
-	backoff int
 }
 
-// next decides the coordinator's next move from the state alone.
-func (s *state) next(def *Definition) decision {
+// busyFunc tells next which steps' phases have an attempt under way (sent
+// and not answered, or waiting out a backoff) in the coordinator.
+type busyFunc func(step int, phase sagapb.Phase) bool
+
+func notBusy(int, sagapb.Phase) bool { return false }
+
+// next decides the coordinator's next move from the state and the
+// attempts under way. Running, it works on the first stage (a step and the
+// Parallel steps after it) with an action not done: each idle action of
+// that stage is sent, so a stage's actions run at the same time. When an
+// action has failed for good, it waits until no action is under way, then
+// sends compensations one at a time in reverse step order.
+func (s *state) next(def *Definition, busy busyFunc) decision {
 	switch s.status {
 	case Running:
-		for i := range s.steps {
-			st := &s.steps[i]
-			if st.actionDone {
-				continue
+		for _, stage := range def.stages {
+			pending := false
+			for _, i := range stage {
+				st := &s.steps[i]
+				if st.actionDone {
+					continue
+				}
+				pending = true
+				if busy(i, sagapb.Phase_PHASE_ACTION) {
+					continue
+				}
+				if def.Steps[i].Retry.exhausted(st.actionFailures) {
+					return decision{kind: decideFail, step: i}
+				}
+				return decision{kind: decideSend, step: i, phase: sagapb.Phase_PHASE_ACTION, attempt: st.actionSent + 1}
 			}
-			if def.Steps[i].Retry.exhausted(st.actionFailures) {
-				return decision{kind: decideFail, step: i}
+			if pending {
+				return decision{kind: decideIdle}
 			}
-			d := decision{kind: decideSend, step: i, phase: sagapb.Phase_PHASE_ACTION, attempt: st.actionSent + 1}
-			if st.lastFailed == sagapb.Phase_PHASE_ACTION {
-				d.backoff = st.actionFailures
-			}
-			return d
 		}
 		return decision{kind: decideCommit}
 	case Compensating:
+		for i := range s.steps {
+			if busy(i, sagapb.Phase_PHASE_ACTION) || busy(i, sagapb.Phase_PHASE_COMPENSATION) {
+				return decision{kind: decideIdle}
+			}
+		}
 		for i := len(s.steps) - 1; i >= 0; i-- {
 			st := &s.steps[i]
 			if !st.needsCompensation() || st.compDone {
@@ -230,15 +246,11 @@ func (s *state) next(def *Definition) decision {
 			if def.Steps[i].CompensationRetry.exhausted(st.compFailures) {
 				return decision{kind: decideStuck, step: i}
 			}
-			d := decision{kind: decideSend, step: i, phase: sagapb.Phase_PHASE_COMPENSATION, attempt: st.compSent + 1}
-			if st.lastFailed == sagapb.Phase_PHASE_COMPENSATION {
-				d.backoff = st.compFailures
-			}
-			return d
+			return decision{kind: decideSend, step: i, phase: sagapb.Phase_PHASE_COMPENSATION, attempt: st.compSent + 1}
 		}
 		return decision{kind: decideFinished}
 	}
-	return decision{kind: decideWait}
+	return decision{kind: decideStop}
 }
 
 // results are the results of the actions done so far, in step order.
@@ -254,7 +266,7 @@ func (s *state) results(def *Definition) []*sagapb.StepResult {
 
 // currentStep is the step the saga is working on, for Info.
 func (s *state) currentStep(def *Definition) int {
-	d := s.next(def)
+	d := s.next(def, notBusy)
 	switch d.kind {
 	case decideSend, decideFail, decideStuck:
 		return d.step

@@ -36,10 +36,11 @@ func (s *script) answer(step int, phase sagapb.Phase, failures int) outcome {
 	return outOK
 }
 
-// simulate drives the core as the coordinator does, against sc. crash(i)
-// decides whether the coordinator crashes before handling the i-th reply:
-// then its state is rebuilt from the events and the reply is lost.
-func simulate(t *rapid.T, def *Definition, sc *script, crash func(i int) bool) (*state, []*sagapb.Event) {
+// simulate drives the core as the coordinator does, against sc. Replies
+// to the attempts under way arrive in an order drawn by t; crash(i)
+// decides whether the coordinator crashes before the i-th reply: then its
+// state is rebuilt from the events and every reply under way is lost.
+func simulate(t *rapid.T, label string, def *Definition, sc *script, crash func(i int) bool) (*state, []*sagapb.Event) {
 	s := newState("s")
 	var evs []*sagapb.Event
 	rec := func(ev *sagapb.Event) {
@@ -49,11 +50,67 @@ func simulate(t *rapid.T, def *Definition, sc *script, crash func(i int) bool) (
 		}
 		evs = append(evs, ev)
 	}
+	var inflight []decision
+	busy := func(step int, phase sagapb.Phase) bool {
+		for _, d := range inflight {
+			if d.step == step && d.phase == phase {
+				return true
+			}
+		}
+		return false
+	}
 	rec(&sagapb.Event{Kind: sagapb.EventKind_EVENT_STARTED, Definition: def.Name})
-	for i := 0; i < 1000; i++ {
-		d := s.next(def)
+	replies := 0
+	for i := 0; i < 2000; i++ {
+		d := s.next(def, busy)
+		deliver := d.kind == decideIdle
+		if !deliver && len(inflight) > 0 && d.kind != decideStop {
+			deliver = rapid.Bool().Draw(t, label+"-early")
+		}
+		if deliver {
+			if len(inflight) == 0 {
+				t.Fatalf("idle with nothing under way; events %v", evs)
+			}
+			j := rapid.IntRange(0, len(inflight)-1).Draw(t, label+"-which")
+			a := inflight[j]
+			inflight = append(inflight[:j], inflight[j+1:]...)
+			replies++
+			if crash(replies) {
+				r := newState("s")
+				for _, ev := range evs {
+					if err := r.apply(ev, len(def.Steps)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s, inflight = r, nil
+				continue
+			}
+			st := s.steps[a.step]
+			failures := st.actionFailures
+			if a.phase == sagapb.Phase_PHASE_COMPENSATION {
+				failures = st.compFailures
+			}
+			ev := &sagapb.Event{Step: int32(a.step), Phase: a.phase, Attempt: a.attempt}
+			switch sc.answer(a.step, a.phase, failures) {
+			case outOK:
+				ev.Kind = sagapb.EventKind_EVENT_DONE
+			case outBusiness:
+				if a.phase == sagapb.Phase_PHASE_ACTION {
+					ev.Kind, ev.Business = sagapb.EventKind_EVENT_FAILED, true
+				} else {
+					ev.Kind = sagapb.EventKind_EVENT_ATTEMPT_FAILED
+				}
+			case outTransient:
+				ev.Kind = sagapb.EventKind_EVENT_ATTEMPT_FAILED
+			}
+			rec(ev)
+			continue
+		}
 		switch d.kind {
-		case decideWait:
+		case decideStop:
+			if len(inflight) > 0 {
+				t.Fatalf("saga settled %s with attempts under way", s.status)
+			}
 			return s, evs
 		case decideCommit:
 			rec(&sagapb.Event{Kind: sagapb.EventKind_EVENT_COMMITTED})
@@ -64,47 +121,27 @@ func simulate(t *rapid.T, def *Definition, sc *script, crash func(i int) bool) (
 		case decideStuck:
 			rec(&sagapb.Event{Kind: sagapb.EventKind_EVENT_STUCK, Step: int32(d.step)})
 		case decideSend:
-			rec(&sagapb.Event{Kind: sagapb.EventKind_EVENT_SENT, Step: int32(d.step), Phase: d.phase, Attempt: d.attempt})
-			if crash(i) {
-				// The reply is lost with the coordinator; the restarted
-				// one rebuilds its state from the journal.
-				r := newState("s")
-				for _, ev := range evs {
-					if err := r.apply(ev, len(def.Steps)); err != nil {
-						t.Fatal(err)
+			if d.phase == sagapb.Phase_PHASE_COMPENSATION {
+				for _, a := range inflight {
+					if a.phase == sagapb.Phase_PHASE_ACTION {
+						t.Fatalf("compensation of step %d sent while the action of step %d is under way", d.step, a.step)
 					}
 				}
-				s = r
-				continue
 			}
-			st := s.steps[d.step]
-			failures := st.actionFailures
-			if d.phase == sagapb.Phase_PHASE_COMPENSATION {
-				failures = st.compFailures
-			}
-			ev := &sagapb.Event{Step: int32(d.step), Phase: d.phase, Attempt: d.attempt}
-			switch sc.answer(d.step, d.phase, failures) {
-			case outOK:
-				ev.Kind = sagapb.EventKind_EVENT_DONE
-			case outBusiness:
-				if d.phase == sagapb.Phase_PHASE_ACTION {
-					ev.Kind, ev.Business = sagapb.EventKind_EVENT_FAILED, true
-				} else {
-					ev.Kind = sagapb.EventKind_EVENT_ATTEMPT_FAILED
-				}
-			case outTransient:
-				ev.Kind = sagapb.EventKind_EVENT_ATTEMPT_FAILED
-			}
-			rec(ev)
+			rec(&sagapb.Event{Kind: sagapb.EventKind_EVENT_SENT, Step: int32(d.step), Phase: d.phase, Attempt: d.attempt})
+			inflight = append(inflight, d)
 		}
 	}
 	t.Fatalf("saga did not settle: %v", evs)
 	return nil, nil
 }
 
-// TestCoreProperties checks the core's decisions on random participants'
-// answers and random coordinator crashes:
-//   - a crash never changes the outcome;
+// TestCoreProperties checks the core's decisions on random definitions
+// (with parallel stages), random participants' answers, random reply
+// orders and random coordinator crashes:
+//   - a crash never changes the outcome (of a sequential saga);
+//   - a stage starts only when every action of the stages before it
+//     succeeded, and no compensation is sent while an action is under way;
 //   - committed iff every action succeeded;
 //   - after the first FAILED no action is sent;
 //   - compensated: every step whose action may have been applied was
@@ -114,14 +151,16 @@ func TestCoreProperties(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(1, 5).Draw(t, "steps")
 		def := &Definition{Name: "d"}
+		parallel := false
 		sc := &script{}
 		outGen := rapid.SampledFrom([]outcome{outOK, outOK, outBusiness, outTransient, outTransient})
 		compGen := rapid.SampledFrom([]outcome{outOK, outTransient})
 		for i := range n {
-			st := Step{Name: fmt.Sprintf("s%d", i), Participant: To(nil),
+			st := Step{Name: fmt.Sprintf("s%d", i), Participant: To(nil), Parallel: i > 0 && rapid.Bool().Draw(t, "parallel"),
 				Retry:             RetryPolicy{MaxAttempts: rapid.IntRange(1, 4).Draw(t, "maxA")},
 				CompensationRetry: RetryPolicy{MaxAttempts: rapid.IntRange(1, 4).Draw(t, "maxC")}}
 			def.Steps = append(def.Steps, st)
+			parallel = parallel || st.Parallel
 			sc.action = append(sc.action, rapid.SliceOfN(outGen, 0, 5).Draw(t, "action"))
 			sc.comp = append(sc.comp, rapid.SliceOfN(compGen, 0, 5).Draw(t, "comp"))
 		}
@@ -130,9 +169,13 @@ func TestCoreProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 		crashes := rapid.SliceOfN(rapid.Bool(), 0, 40).Draw(t, "crashes")
-		clean, _ := simulate(t, nd, sc, func(int) bool { return false })
-		crashed, evs := simulate(t, nd, sc, func(i int) bool { return i < len(crashes) && crashes[i] })
-		if clean.status != crashed.status {
+		clean, _ := simulate(t, "clean", nd, sc, func(int) bool { return false })
+		crashed, evs := simulate(t, "crashed", nd, sc, func(i int) bool { return i <= len(crashes) && crashes[i-1] })
+		// Parallel actions answer in any order, and a stage's failure may
+		// come before a sibling is sent, which decides whether the
+		// sibling needs compensating: only sequential sagas have one
+		// outcome for one script.
+		if !parallel && clean.status != crashed.status {
 			t.Fatalf("outcome %s without crashes, %s with", clean.status, crashed.status)
 		}
 		s := crashed
@@ -146,12 +189,27 @@ func TestCoreProperties(t *testing.T) {
 		failed := false
 		lastComp := n
 		compSent := map[int]bool{}
+		done := map[int]bool{}
+		stageOf := map[int]int{}
+		for si, stage := range nd.stages {
+			for _, i := range stage {
+				stageOf[i] = si
+			}
+		}
 		for _, ev := range evs {
 			switch {
+			case ev.Kind == sagapb.EventKind_EVENT_DONE && ev.Phase == sagapb.Phase_PHASE_ACTION:
+				done[int(ev.Step)] = true
 			case ev.Kind == sagapb.EventKind_EVENT_FAILED:
 				failed = true
 			case ev.Kind == sagapb.EventKind_EVENT_SENT && ev.Phase == sagapb.Phase_PHASE_ACTION && failed:
 				t.Fatalf("action of step %d sent after a failure", ev.Step)
+			case ev.Kind == sagapb.EventKind_EVENT_SENT && ev.Phase == sagapb.Phase_PHASE_ACTION:
+				for j := range int(ev.Step) {
+					if stageOf[j] < stageOf[int(ev.Step)] && !done[j] {
+						t.Fatalf("action of step %d sent before step %d of an earlier stage succeeded", ev.Step, j)
+					}
+				}
 			case ev.Kind == sagapb.EventKind_EVENT_SENT && ev.Phase == sagapb.Phase_PHASE_COMPENSATION:
 				if int(ev.Step) > lastComp {
 					t.Fatalf("compensation of step %d after that of step %d", ev.Step, lastComp)

@@ -140,6 +140,14 @@ type Step struct {
 	// CompensationRetry is the compensation's retry policy. Zero fields
 	// take DefaultCompensationRetry's.
 	CompensationRetry RetryPolicy
+	// Parallel runs the step at the same time as the step before it: a
+	// step and the Parallel steps that follow it form a stage, whose
+	// actions are all sent at once; the next stage starts when every
+	// action of the stage has succeeded. If one fails for good, the
+	// coordinator waits for the stage's other actions to answer (or time
+	// out) and then compensates, one step at a time in reverse step order.
+	// Not allowed on the first step.
+	Parallel bool
 }
 
 // Definition is a named, ordered list of steps. Sagas are started by
@@ -149,8 +157,11 @@ type Step struct {
 type Definition struct {
 	// Name identifies the definition. Required.
 	Name string
-	// Steps run in order; compensations run in reverse order.
+	// Steps run in order (a Parallel step with the one before it);
+	// compensations run in reverse order.
 	Steps []Step
+
+	stages [][]int // step indexes by stage, filled by normalize
 }
 
 // MaxNameLen bounds definition names, step names and saga ids.
@@ -178,6 +189,9 @@ func (d *Definition) normalize() (*Definition, error) {
 			return nil, fmt.Errorf("%s: name %q is duplicated", where, s.Name)
 		}
 		seen[s.Name] = true
+		if s.Parallel && i == 0 {
+			return nil, fmt.Errorf("%s (%s): the first step cannot be Parallel", where, s.Name)
+		}
 		if s.Participant == nil {
 			return nil, fmt.Errorf("%s (%s): no Participant", where, s.Name)
 		}
@@ -199,6 +213,12 @@ func (d *Definition) normalize() (*Definition, error) {
 			return nil, fmt.Errorf("%s (%s): CompensationRetry: %w", where, s.Name, err)
 		}
 		out.Steps[i] = s
+		if s.Parallel {
+			last := len(out.stages) - 1
+			out.stages[last] = append(out.stages[last], i)
+		} else {
+			out.stages = append(out.stages, []int{i})
+		}
 	}
 	return out, nil
 }

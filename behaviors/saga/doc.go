@@ -11,7 +11,10 @@
 // participant (a Resolver: a fixed PID with To, a local name with Named, or
 // any lookup, so a participant may live on another node or move), a
 // per-attempt Timeout and two RetryPolicies (exponential backoff with
-// jitter), one for the action and one for the compensation.
+// jitter), one for the action and one for the compensation. A step marked
+// Parallel runs at the same time as the step before it: such steps form a
+// stage, whose actions are sent together; the next stage starts when all of
+// them have succeeded.
 //
 // Start opens a Manager on an actor system with a journal directory
 // (normally <node data dir>/saga) and the definitions. Manager.Begin starts
@@ -38,8 +41,11 @@
 //     exhausted the action FAILED with an unknown outcome: the saga
 //     compensates, this step included, since it may have been applied.
 //
-// Compensation runs the compensations of every step whose action succeeded
-// or may have succeeded, in reverse order, each retried (with backoff) until
+// Compensation starts once no action is under way any more (the other
+// branches of a parallel stage have answered or timed out). It runs the
+// compensations of every step whose action succeeded or may have
+// succeeded, one at a time in reverse step order, each retried (with
+// backoff) until
 // it succeeds; then the saga is COMPENSATED. A compensation whose retry
 // policy is exhausted puts the saga in the Stuck state: it is recorded,
 // counted in saga_stuck, listed by List(Stuck), and never dropped; an
@@ -70,11 +76,21 @@
 // ParticipantProps makes an actor that answers StepRequests through a
 // Barrier. A participant's Barrier must survive whatever its data survives.
 //
-// # Queries and metrics
+// # Queries, the service and the client
 //
 // List returns sagas by status, Get one saga's state and History its
-// events. Metrics, on the actor system's registry and labelled with its
-// name: saga_started_total, saga_committed_total, saga_compensated_total,
+// events. Manager.ServiceProps is an actor that answers the same queries,
+// and starts and resumes sagas, over protobuf messages (sagapb.BeginRequest,
+// StatusRequest, ListRequest, HistoryRequest, ResumeRequest), so a Client on
+// any node can use it. The Client retries what can be retried (a dead or
+// unreachable service, an overloaded one, a lost answer) with backoff until
+// its context ends; because a saga id is unique, a retried Begin never
+// starts a second saga.
+//
+// # Metrics
+//
+// On the actor system's registry, labelled with its name:
+// saga_started_total, saga_committed_total, saga_compensated_total,
 // saga_stuck, saga_step_duration_seconds{step,phase,outcome},
 // saga_journal_appends_total and saga_journal_fsyncs_total.
 //
