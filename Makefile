@@ -17,7 +17,7 @@ BENCH_OUT ?= bench.out
 FUZZTIME ?= 15s
 FUZZMINIMIZETIME ?= 2s
 
-.PHONY: all test fmt-check vet race norace bench proto demo demo-supervision fuzz clean
+.PHONY: all test fmt-check vet race norace bench bench-raft proto demo demo-supervision fuzz clean
 
 all: test
 
@@ -53,6 +53,12 @@ bench:
 	  $(GO) test -run '^$$' -bench '$(BENCH_FIXED)' -benchtime $(BENCH_FIXED_TIME) $(BENCH_PKGS); } | tee $(BENCH_OUT)
 	@echo
 	@bench/ratio.sh $(BENCH_OUT)
+
+## bench-raft: a 3-member Raft KV group, ours vs hashicorp/raft vs etcd (Debian etcd-server), same run
+RAFTBENCH_FLAGS ?= -clients 1,16,64 -d 5s
+bench-raft:
+	cd bench && $(GO) run ./raftbench -mode disk $(RAFTBENCH_FLAGS)
+	cd bench && $(GO) run ./raftbench -mode mem $(RAFTBENCH_FLAGS)
 
 ## proto: regenerate every *.pb.go from its .proto (needs protoc: apt-get install protobuf-compiler)
 proto: bin/protoc-gen-go
