@@ -353,3 +353,24 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// ParsePID never panics, and what it accepts round-trips through FormatPID.
+func FuzzParsePID(f *testing.F) {
+	for _, s := range []string{"n1:top#1/w#2", "top#a@10.0.0.1:7001", "n1:", ":#", "@", "n1:x#zzzzzzzzzzzzzzz"} {
+		f.Add(s)
+	}
+	addrOf := func(node string) (string, bool) { return "127.0.0.1:7000", node == "n1" }
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePID(s, addrOf)
+		if err != nil {
+			return
+		}
+		if strings.Contains(s, "@") {
+			return
+		}
+		back, err := ParsePID(FormatPID("n1", p.ID()), addrOf)
+		if err != nil || !back.Equal(p) {
+			t.Fatalf("%q parsed to %s, which does not round-trip: %v", s, p, err)
+		}
+	})
+}
