@@ -13,6 +13,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
+// ErrExecutorLost: an executor died while its rows were already part of the
+// result, so its partitions could not be re-run without counting rows
+// twice, and no other executor was left to run them.
+var ErrExecutorLost = errors.New("query: executor lost")
+
 // errEnough stops a scan early once a LIMIT is satisfied.
 var errEnough = errors.New("query: limit reached")
 
