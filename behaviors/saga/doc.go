@@ -45,8 +45,7 @@
 // branches of a parallel stage have answered or timed out). It runs the
 // compensations of every step whose action succeeded or may have
 // succeeded, one at a time in reverse step order, each retried (with
-// backoff) until
-// it succeeds; then the saga is COMPENSATED. A compensation whose retry
+// backoff) until it succeeds; then the saga is COMPENSATED. A compensation whose retry
 // policy is exhausted puts the saga in the Stuck state: it is recorded,
 // counted in saga_stuck, listed by List(Stuck), and never dropped; an
 // operator fixes the participant and calls Manager.Resume.
