@@ -72,9 +72,6 @@ type InspectOptions struct {
 	MaxProcesses int
 }
 
-// inspectors maps a *Node to its *inspector (Node has no field for it).
-var inspectors sync.Map
-
 // inspector serves one node's inspection requests.
 type inspector struct {
 	n    *Node
@@ -110,12 +107,10 @@ func (n *Node) ServeInspection(opts InspectOptions) error {
 		opts.MaxProcesses = defaultMaxProcesses
 	}
 	in := &inspector{n: n, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), rates: map[string]rateSample{}}
-	if _, loaded := inspectors.LoadOrStore(n, in); loaded {
-		return fmt.Errorf("cluster: ServeInspection called twice on node %s", n.cfg.Name)
-	}
+	// The service process, in the system's process registry, is where the
+	// node's inspector lives (Node has no field for it).
 	if _, ok := n.sys.Protoactor().ProcessRegistry.Add(&inspectProc{in: in}, inspectID); !ok {
-		inspectors.Delete(n)
-		return fmt.Errorf("cluster: %s is already registered", inspectID)
+		return fmt.Errorf("cluster: ServeInspection called twice on node %s", n.cfg.Name)
 	}
 	return nil
 }
@@ -123,8 +118,12 @@ func (n *Node) ServeInspection(opts InspectOptions) error {
 // localInspector returns the node's inspector, or a read-only one when
 // ServeInspection was not called (a node can always report on itself).
 func (n *Node) localInspector() *inspector {
-	if v, ok := inspectors.Load(n); ok {
-		return v.(*inspector)
+	if n.sys != nil {
+		if p, ok := n.sys.Protoactor().ProcessRegistry.GetLocal(inspectID); ok {
+			if ip, ok := p.(*inspectProc); ok {
+				return ip.in
+			}
+		}
 	}
 	return &inspector{n: n, opts: InspectOptions{TreeTimeout: time.Second, MaxProcesses: defaultMaxProcesses}, rates: map[string]rateSample{}}
 }
@@ -132,6 +131,9 @@ func (n *Node) localInspector() *inspector {
 // Inspect returns the named node's report: its members, actors and
 // supervision trees. The node itself answers without a message.
 func (n *Node) Inspect(ctx context.Context, node string) (*clusterpb.NodeReport, error) {
+	if n.sys == nil || n.addr == "" {
+		return nil, fmt.Errorf("cluster: Inspect: node %s is not started", n.cfg.Name)
+	}
 	if node == n.cfg.Name {
 		return n.localInspector().report(ctx), nil
 	}
@@ -189,6 +191,9 @@ func (n *Node) InspectAll(ctx context.Context) []*clusterpb.NodeReport {
 func (n *Node) Control(ctx context.Context, node string, req *clusterpb.ControlRequest) (*clusterpb.ControlResponse, error) {
 	if req == nil || req.GetAction() == nil {
 		return nil, fmt.Errorf("%w: no action", ErrInvalidControl)
+	}
+	if n.sys == nil || n.addr == "" {
+		return nil, fmt.Errorf("cluster: Control: node %s is not started", n.cfg.Name)
 	}
 	var resp *clusterpb.ControlResponse
 	if node == n.cfg.Name {

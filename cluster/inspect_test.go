@@ -199,3 +199,20 @@ func TestInspectCapsProcesses(t *testing.T) {
 		t.Fatalf("%d processes, %d omitted, %d live", len(r.GetProcesses()), r.GetProcessesOmitted(), len(nd.System().Processes()))
 	}
 }
+
+func TestInspectBeforeStart(t *testing.T) {
+	nd, err := NewNode(Local("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := nd.ServeInspection(InspectOptions{}); err == nil {
+		t.Error("ServeInspection before Start succeeded")
+	}
+	if _, err := nd.Inspect(ctx, "n1"); err == nil {
+		t.Error("Inspect before Start succeeded")
+	}
+	if _, err := nd.Control(ctx, "n1", &clusterpb.ControlRequest{Action: &clusterpb.ControlRequest_Heal{Heal: &clusterpb.HealPartition{}}}); err == nil {
+		t.Error("Control before Start succeeded")
+	}
+}
