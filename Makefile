@@ -95,3 +95,12 @@ fuzz:
 
 clean:
 	rm -rf bin $(BENCH_OUT)
+
+.PHONY: bench-saga demo-saga
+## bench-saga: sagas/s and fsyncs per saga with and without group commit, in one run (group_commit_speedup is the ratio)
+bench-saga:
+	$(GO) test -run '^$$' -bench Sagas -benchtime $(BENCHTIME) -count 3 ./behaviors/saga
+
+## demo-saga: the seed's saga story across two nodes: commit, rollback, a killed coordinator, a crashed node
+demo-saga:
+	$(GO) run ./examples/e2e_saga
