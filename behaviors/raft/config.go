@@ -13,12 +13,12 @@ import (
 )
 
 // Defaults of the tunables. An election timeout is randomized in
-// [ElectionTicks, 2*ElectionTicks) ticks: 300–600 ms by default, short
+// [ElectionTicks, 2*ElectionTicks) ticks: 240–480 ms by default, short
 // enough for a quick failover and, with PreVote and CheckQuorum, long enough
 // not to depose a healthy leader on a loaded 2-core machine.
 const (
 	DefaultTickInterval   = 30 * time.Millisecond
-	DefaultElectionTicks  = 10
+	DefaultElectionTicks  = 8
 	DefaultHeartbeatTicks = 2
 	// DefaultSnapshotEntries is how often (in applied entries) a member
 	// snapshots its state machine and compacts its log.

@@ -26,7 +26,7 @@ import (
 // "kv", with fixed actor-transport ports so that a crashed node can be
 // restarted at the same address from its data directory.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	faults *cluster.Faults
 	dir    string
 	mu     sync.Mutex
@@ -38,7 +38,7 @@ type testCluster struct {
 	snapEvery, keep int
 }
 
-func newTestCluster(t *testing.T, n int, opts ...func(*testCluster)) *testCluster {
+func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, faults: cluster.NewFaults(1), dir: t.TempDir(), nodes: make([]*cluster.Node, n),
 		peers: map[uint64]string{}}

@@ -10,7 +10,7 @@ import (
 
 var soak = flag.Duration("raft.soak", 0, "run each linearizability scenario this long instead of the CI default")
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

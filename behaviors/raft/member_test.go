@@ -149,3 +149,46 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMetrics: the seed's series are exported on the system's registry.
+func TestMetrics(t *testing.T) {
+	sys, cfg := singleMember(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kc := kv.NewClient(raft.NewClient(sys, cfg.Group, cfg.Peers, raft.ClientOptions{}))
+	for range 10 {
+		if err := kc.Put(ctx, "k", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := sys.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "node_id" && l.GetValue() == "1" {
+					switch {
+					case m.GetCounter() != nil:
+						got[mf.GetName()] = m.GetCounter().GetValue()
+					case m.GetGauge() != nil:
+						got[mf.GetName()] = m.GetGauge().GetValue()
+					case m.GetHistogram() != nil:
+						got[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
+					}
+				}
+			}
+		}
+	}
+	for name, min := range map[string]float64{
+		"raft_log_entries_total": 11, "consensus_round_duration_seconds": 10, "raft_fsync_duration_seconds": 1,
+		"raft_term": 1, "raft_commit_index": 11, "raft_applied_index": 11, "raft_is_leader": 1,
+		"raft_leader_changes_total": 1,
+	} {
+		if got[name] < min {
+			t.Errorf("%s = %v, want at least %v", name, got[name], min)
+		}
+	}
+}
