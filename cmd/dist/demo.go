@@ -161,7 +161,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		stopping.Wait()
 		return exitFailure
 	}
-	printTour(stdout, ds, *secret, *httpAddr)
+	printTour(stdout, ds, *secret, cliName(exe))
 
 	<-sigs
 	say("\ndist demo: stopping (Ctrl-C again to kill at once)")
@@ -178,13 +178,23 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func printTour(w io.Writer, ds []*demoNode, secret, defaultHTTP string) {
+// cliName is how the tour spells the dist command: as go run does, when
+// this binary was built by go run (make demo), so that the commands work
+// without installing dist.
+func cliName(exe string) string {
+	if strings.Contains(exe, "go-build") {
+		return "go run ./cmd/dist"
+	}
+	return "dist"
+}
+
+func printTour(w io.Writer, ds []*demoNode, secret, dist string) {
 	url := "http://" + ds[0].http + "/"
 	if secret != "" {
 		url += "#token=" + observer.Token(secret)
 	}
 	addr := ""
-	if ds[0].http != defaultHTTP {
+	if ds[0].http != envOr("DIST_ADDR", defaultAddr) {
 		addr = " --addr " + ds[0].http
 	}
 	if secret != "" {
@@ -204,13 +214,13 @@ func printTour(w io.Writer, ds []*demoNode, secret, defaultHTTP string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "A short tour (in the page, or with the CLI in another terminal):")
 	last := ds[len(ds)-1].name
-	fmt.Fprintf(w, "  1. Kill an actor:   dist kill%s %s:counter\n", addr, ds[min(1, len(ds)-1)].name)
+	fmt.Fprintf(w, "  1. Kill an actor:   %s kill%s %s:counter\n", dist, addr, ds[min(1, len(ds)-1)].name)
 	fmt.Fprintln(w, "     its supervisor restarts it at once; the page's \"restarted\" column counts it.")
-	fmt.Fprintf(w, "  2. Crash a node:    dist crash%s %s\n", addr, last)
+	fmt.Fprintf(w, "  2. Crash a node:    %s crash%s %s\n", dist, addr, last)
 	fmt.Fprintln(w, "     the others see it dead within a second; the demo restarts it from its data directory.")
-	fmt.Fprintf(w, "  3. Partition:       dist partition%s %s     then: dist partition%s --heal\n", addr, ds[0].name, addr)
-	fmt.Fprintf(w, "  4. Slow a link:     dist delay%s %s '*' 200ms   (0 removes it)\n", addr, ds[0].name)
-	fmt.Fprintf(w, "  Look around:        dist members%s, dist ps%s, dist tree%s\n", addr, addr, addr)
+	fmt.Fprintf(w, "  3. Partition:       %s partition%s %s     then: %s partition%s --heal\n", dist, addr, ds[0].name, dist, addr)
+	fmt.Fprintf(w, "  4. Slow a link:     %s delay%s %s '*' 200ms   (0 removes it)\n", dist, addr, ds[0].name)
+	fmt.Fprintf(w, "  Look around:        %s members%s, %s ps%s, %s tree%s\n", dist, addr, dist, addr, dist, addr)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Ctrl-C stops the cluster.")
 }

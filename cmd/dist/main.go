@@ -109,6 +109,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "4 wrong cluster secret, 5 unknown actor or node, 6 actions disabled, 7 not available yet.")
 }
 
+// defaultAddr is the observer the inspection commands ask by default: the
+// first node of dist demo, and dist node's default --http.
+const defaultAddr = "127.0.0.1:8080"
+
 // clientFlags are the flags of the commands that talk to an observer.
 type clientFlags struct {
 	addr    string
@@ -118,7 +122,7 @@ type clientFlags struct {
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.addr, "addr", envOr("DIST_ADDR", "127.0.0.1:8080"), "a node's observer `address` ($DIST_ADDR)")
+	fs.StringVar(&c.addr, "addr", envOr("DIST_ADDR", defaultAddr), "a node's observer `address` ($DIST_ADDR)")
 	fs.StringVar(&c.secret, "secret", os.Getenv("DIST_SECRET"), "the cluster `secret`, if it has one ($DIST_SECRET)")
 	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the node")
