@@ -61,7 +61,12 @@
 // (with the same idempotency key). When a node crashes, Start on the same
 // directory replays the journal and starts a coordinator for every saga
 // that was running or compensating. Resends after a restart do not count as
-// failed attempts, so a crash does not change how a saga ends.
+// failed attempts, so a crash does not change how a saga ends (for the same
+// answers from the participants).
+//
+// The journal is not compacted: finished sagas stay in it, and in the
+// manager's index for queries, so startup time and memory grow with the
+// number of sagas ever run on the node.
 //
 // # Participants and idempotency
 //

@@ -552,7 +552,7 @@ func (m *Manager) infoLocked(id string, e *entry) Info {
 	if e.st.status == Stuck && len(e.history) > 0 {
 		in.Step = int(e.history[len(e.history)-1].Step)
 	}
-	if in.Status.Final() && in.Status == Committed {
+	if in.Status == Committed {
 		in.Error = ""
 	}
 	return in
