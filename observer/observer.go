@@ -346,6 +346,16 @@ func (s *Server) member(name string) (cluster.Member, error) {
 	return m, nil
 }
 
+// reachable explains why a member that is not alive cannot be acted on.
+func (s *Server) reachable(m cluster.Member) error {
+	if m.State == cluster.Alive {
+		return nil
+	}
+	return &APIError{Status: http.StatusBadGateway, Code: CodeUnreachable, Message: fmt.Sprintf(
+		"node %s is %s as %s sees it (crashed, or cut off by a partition: dist partition --heal); ask another node's observer with --addr",
+		m.Name, m.State, s.o.Node.Name())}
+}
+
 // KillRequest is the body of POST /api/kill.
 type KillRequest struct {
 	PID string `json:"pid"`
@@ -366,8 +376,12 @@ func (s *Server) kill(ctx context.Context, body []byte) (*ActionResult, error) {
 		}
 		return nil, invalid("%v", err)
 	}
-	if _, ok := s.o.Node.MemberByAddress(pid.Address()); !ok {
+	m, ok := s.o.Node.MemberByAddress(pid.Address())
+	if !ok {
 		return nil, fmt.Errorf("%w at address %s", errUnknownNode, pid.Address())
+	}
+	if err := s.reachable(m); err != nil {
+		return nil, err
 	}
 	if err := s.o.Node.KillActor(ctx, pid); err != nil {
 		return nil, err
@@ -385,7 +399,11 @@ func (s *Server) crash(ctx context.Context, body []byte) (*ActionResult, error) 
 	if err := decode(body, &req); err != nil {
 		return nil, err
 	}
-	if _, err := s.member(req.Node); err != nil {
+	m, err := s.member(req.Node)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reachable(m); err != nil {
 		return nil, err
 	}
 	if _, err := s.o.Node.Control(ctx, req.Node, &clusterpb.ControlRequest{Action: &clusterpb.ControlRequest_Crash{Crash: &clusterpb.CrashNode{}}}); err != nil {

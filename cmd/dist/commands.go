@@ -261,8 +261,15 @@ func resolveActor(s *observer.Snapshot, node, name string) (string, error) {
 		return "", &observer.APIError{Code: observer.CodeInvalid,
 			Message: fmt.Sprintf("%d actors are named %q on node %s; give the full pid: %s", len(found), name, node, strings.Join(found, " "))}
 	}
+	for _, m := range s.Members {
+		if m.Name == node {
+			return "", &observer.APIError{Code: observer.CodeUnreachable, Message: fmt.Sprintf(
+				"node %s is %s as %s sees it (crashed, or cut off by a partition: dist partition --heal); ask another node with --addr",
+				node, m.State, s.Node)}
+		}
+	}
 	return "", &observer.APIError{Code: observer.CodeUnknownNode,
-		Message: fmt.Sprintf("node %q is not an alive member (dist members lists the members)", node)}
+		Message: fmt.Sprintf("node %q is not a member (dist members lists the members)", node)}
 }
 
 func runCrash(args []string, stdout, stderr io.Writer) int {

@@ -259,6 +259,14 @@ func TestDemoAndCLI(t *testing.T) {
 		t.Fatalf("dist partition: %d %s %s", code, out, errOut)
 	}
 	waitFor(t, "n1 sees n2 and n3 dead", 10*time.Second, func() bool { return aliveMembers(snapshot(t, a)) == 1 })
+	code, _, errOut = dist("kill", "--addr", a, "n2:counter")
+	if code != exitUnreachable || !strings.Contains(errOut, "partition") {
+		t.Fatalf("kill across the partition: %d %s", code, errOut)
+	}
+	code, _, errOut = dist("crash", "--addr", a, "n3")
+	if code != exitUnreachable || !strings.Contains(errOut, "n3 is dead") {
+		t.Fatalf("crash across the partition: %d %s", code, errOut)
+	}
 	if code, out, errOut = dist("partition", "--addr", a, "--heal"); code != exitOK {
 		t.Fatalf("dist partition --heal: %d %s %s", code, out, errOut)
 	}
