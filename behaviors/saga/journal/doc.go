@@ -10,12 +10,16 @@
 // once it would grow past Options.SegmentSize, and the next is started; a
 // record is never split across segments. Every record is
 //
-//	length  uint32, little endian: payload bytes, 1..MaxRecordSize (1 MiB)
-//	crc     uint32, little endian: CRC-32C (Castagnoli) of the payload
+//	length  uint32, little endian: payload bytes, 1..MaxRecordSize (1 MiB);
+//	        the top bit marks a base record (see Compaction)
+//	crc     uint32, little endian: CRC-32C (Castagnoli) of the length word
+//	        and the payload
 //	payload the record (for the saga package, a protobuf sagapb.Event)
 //
-// A zero length is invalid, so a tail of zeros (a preallocated block that
-// was never written) is recognised as damage, not as empty records.
+// A zero length is invalid (except for a base record), so a tail of zeros
+// (a preallocated block that was never written) is recognised as damage,
+// not as empty records. The length word is checksummed, so no flipped bit
+// can make an ordinary record a base record.
 //
 // # Group commit
 //
@@ -45,5 +49,16 @@
 // fails with an error wrapping ErrCorrupt that names the file and offset.
 // It never skips a record.
 //
-// The journal keeps every record; it does not compact.
+// # Compaction
+//
+// Compact replaces the journal's contents with the records its caller
+// still needs (the saga package keeps the unfinished sagas and the recently
+// finished ones). It runs on the writer goroutine between batches, so it
+// sees every earlier append and no later one. The records are written to a
+// temporary file, fsynced, and renamed to a new segment whose first record
+// is an empty base record; then the older segments are deleted. Open
+// deletes segments older than the last base segment (left over from a crash
+// between the rename and the deletions) and temporary files (left over
+// from a crash before the rename), so a crash at any point leaves either
+// the old contents or the new.
 package journal

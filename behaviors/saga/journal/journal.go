@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,6 +79,16 @@ type Stats struct {
 type request struct {
 	payload []byte
 	done    func(error)
+	// compact, if set, makes this a compaction (see Compact).
+	compact func() [][]byte
+	stats   *CompactStats
+}
+
+// CompactStats says what a compaction did.
+type CompactStats struct {
+	Kept            int   // records written to the new base segment
+	RemovedSegments int   // older segments deleted
+	Bytes           int64 // size of the new base segment
 }
 
 // Journal is an append-only log of records in segment files. It is safe for
@@ -122,9 +133,28 @@ func Open(dir string, opts Options, replay func(payload []byte) error) (*Journal
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
+	if err := removeTemp(dir); err != nil {
+		return nil, err
+	}
 	names, err := listSegments(dir)
 	if err != nil {
 		return nil, err
+	}
+	// A base segment (written by Compact) supersedes every earlier one:
+	// they are left over from a crash in the middle of a compaction.
+	for i := len(names) - 1; i > 0; i-- {
+		if isBase(names[i]) {
+			for _, old := range names[:i] {
+				if err := os.Remove(old); err != nil {
+					return nil, fmt.Errorf("journal: remove superseded segment: %w", err)
+				}
+			}
+			if err := syncDir(dir); err != nil {
+				return nil, err
+			}
+			names = names[i:]
+			break
+		}
 	}
 	j := &Journal{dir: dir, opts: opts}
 	for i, name := range names {
@@ -156,6 +186,43 @@ func Open(dir string, opts Options, replay func(payload []byte) error) (*Journal
 	j.exited = make(chan struct{})
 	go j.writer()
 	return j, nil
+}
+
+// isBase reports whether the segment starts with a valid base record.
+func isBase(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [headerSize]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return false
+	}
+	_, base, _, err := parseRecord(h[:], 0)
+	return err == nil && base
+}
+
+const tempExt = ".tmp"
+
+// removeTemp deletes the temporary files of a compaction that did not
+// finish.
+func removeTemp(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("journal: %w", err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), segmentExt+tempExt) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("journal: remove %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentExt) }
@@ -195,32 +262,59 @@ func listSegments(dir string) ([]string, error) {
 	return out, nil
 }
 
-// parseRecord checks the record at off. It returns the payload and the
-// record's total size, or an error describing the damage.
-func parseRecord(data []byte, off int64) ([]byte, int64, error) {
+// baseFlag marks a base record in the length word: the first record of a
+// segment written by Compact, which supersedes every earlier segment.
+const baseFlag = 1 << 31
+
+// recordCRC is the checksum of a record: CRC-32C of its length word (so
+// that the base flag is covered too) and its payload.
+func recordCRC(word uint32, payload []byte) uint32 {
+	var w [4]byte
+	binary.LittleEndian.PutUint32(w[:], word)
+	return crc32.Update(crc32.Checksum(w[:], crcTable), crcTable, payload)
+}
+
+// parseRecord checks the record at off. It returns the payload, whether it
+// is a base record, and the record's total size, or an error describing the
+// damage.
+func parseRecord(data []byte, off int64) ([]byte, bool, int64, error) {
 	rest := data[off:]
 	if len(rest) < headerSize {
-		return nil, 0, fmt.Errorf("partial header (%d bytes)", len(rest))
+		return nil, false, 0, fmt.Errorf("partial header (%d bytes)", len(rest))
 	}
-	n := binary.LittleEndian.Uint32(rest[0:4])
-	if n == 0 || n > MaxRecordSize {
-		return nil, 0, fmt.Errorf("bad record length %d", n)
+	word := binary.LittleEndian.Uint32(rest[0:4])
+	base := word&baseFlag != 0
+	n := word &^ baseFlag
+	if (n == 0 && !base) || n > MaxRecordSize {
+		return nil, false, 0, fmt.Errorf("bad record length word %#x", word)
 	}
 	if int64(len(rest)-headerSize) < int64(n) {
-		return nil, 0, fmt.Errorf("partial payload (%d of %d bytes)", len(rest)-headerSize, n)
+		return nil, false, 0, fmt.Errorf("partial payload (%d of %d bytes)", len(rest)-headerSize, n)
 	}
 	payload := rest[headerSize : headerSize+int(n)]
-	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(rest[4:8]) {
-		return nil, 0, errors.New("checksum mismatch")
+	if recordCRC(word, payload) != binary.LittleEndian.Uint32(rest[4:8]) {
+		return nil, false, 0, errors.New("checksum mismatch")
 	}
-	return payload, headerSize + int64(n), nil
+	return payload, base, headerSize + int64(n), nil
+}
+
+// appendRecord frames payload (a base marker if base) onto buf.
+func appendRecord(buf []byte, payload []byte, base bool) []byte {
+	word := uint32(len(payload))
+	if base {
+		word |= baseFlag
+	}
+	var h [headerSize]byte
+	binary.LittleEndian.PutUint32(h[0:4], word)
+	binary.LittleEndian.PutUint32(h[4:8], recordCRC(word, payload))
+	return append(append(buf, h[:]...), payload...)
 }
 
 // validRecordAfter reports whether a valid record starts anywhere after off:
 // then the damage at off is not a torn tail.
 func validRecordAfter(data []byte, off int64) (int64, bool) {
 	for p := off + 1; p+headerSize <= int64(len(data)); p++ {
-		if _, _, err := parseRecord(data, p); err == nil {
+		if _, _, _, err := parseRecord(data, p); err == nil {
 			return p, true
 		}
 	}
@@ -234,7 +328,7 @@ func (j *Journal) replay(path string, last bool, fn func([]byte) error) error {
 	}
 	var off int64
 	for off < int64(len(data)) {
-		payload, n, perr := parseRecord(data, off)
+		payload, base, n, perr := parseRecord(data, off)
 		if perr != nil {
 			if !last {
 				return fmt.Errorf("%w: %s at offset %d: %v (not the last segment)", ErrCorrupt, path, off, perr)
@@ -248,6 +342,13 @@ func (j *Journal) replay(path string, last bool, fn func([]byte) error) error {
 			j.recovery.TruncatedFile = path
 			j.recovery.TruncatedBytes = int64(len(data)) - off
 			return nil
+		}
+		if base {
+			if off != 0 {
+				return fmt.Errorf("%w: %s at offset %d: base record inside a segment", ErrCorrupt, path, off)
+			}
+			off += n
+			continue
 		}
 		if fn != nil {
 			if err := fn(payload); err != nil {
@@ -334,35 +435,60 @@ func (j *Journal) AppendSync(payload []byte) error {
 func (j *Journal) writer() {
 	defer close(j.exited)
 	batch := make([]request, 0, j.opts.MaxBatch)
+	var next *request // a compaction met while draining a batch
 	for {
 		var first request
-		select {
-		case first = <-j.reqs:
-		case <-j.quit:
-			// Close holds the write lock: nothing more can be queued.
-			for {
-				select {
-				case r := <-j.reqs:
-					j.commit(append(batch[:0], r))
-				default:
-					return
+		if next != nil {
+			first, next = *next, nil
+		} else {
+			select {
+			case first = <-j.reqs:
+			case <-j.quit:
+				// Close holds the write lock: nothing more can be queued.
+				for {
+					select {
+					case r := <-j.reqs:
+						j.handle(append(batch[:0], r))
+					default:
+						return
+					}
 				}
 			}
 		}
 		batch = append(batch[:0], first)
-		if !j.opts.NoGroupCommit {
+		if first.compact == nil && !j.opts.NoGroupCommit {
 		drain:
 			for len(batch) < j.opts.MaxBatch {
 				select {
 				case r := <-j.reqs:
+					if r.compact != nil {
+						next = &r
+						break drain
+					}
 					batch = append(batch, r)
 				default:
 					break drain
 				}
 			}
 		}
-		j.commit(batch)
+		j.handle(batch)
 	}
+}
+
+// handle runs a compaction (alone in its batch) or commits appends.
+func (j *Journal) handle(batch []request) {
+	if r := batch[0]; r.compact != nil {
+		err := j.failure
+		if err == nil {
+			*r.stats, err = j.compact(r.compact)
+			if err != nil {
+				j.failure = err
+			}
+		}
+		r.done(err)
+		return
+	}
+	j.commit(batch)
 }
 
 // commit writes the batch with one write and one fsync, then reports.
@@ -384,11 +510,7 @@ func (j *Journal) commit(batch []request) {
 func (j *Journal) write(batch []request) error {
 	j.buf = j.buf[:0]
 	for _, r := range batch {
-		var h [headerSize]byte
-		binary.LittleEndian.PutUint32(h[0:4], uint32(len(r.payload)))
-		binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(r.payload, crcTable))
-		j.buf = append(j.buf, h[:]...)
-		j.buf = append(j.buf, r.payload...)
+		j.buf = appendRecord(j.buf, r.payload, false)
 	}
 	if j.size > 0 && j.size+int64(len(j.buf)) > j.opts.SegmentSize {
 		// Earlier segments are synced before the next starts, so only
@@ -418,6 +540,100 @@ func (j *Journal) write(batch []request) error {
 		j.buf = nil
 	}
 	return nil
+}
+
+// Compact replaces the journal's contents with the records keep returns,
+// for example the events of the sagas still worth keeping. keep runs on the
+// writer goroutine after every earlier append is durable and its done
+// callback has run, and before any later append is written, so that what
+// it returns is exactly what must survive at that point.
+//
+// The records go to a temporary file that is fsynced and renamed to a new
+// segment that starts with a base record; then the older segments are
+// deleted and appends continue in the new segment. A crash at any point
+// leaves either the old segments or the new one (Open deletes segments
+// older than a base segment, and temporary files). If a step fails, the
+// journal refuses further writes, as after a failed append.
+func (j *Journal) Compact(keep func() [][]byte) (CompactStats, error) {
+	var st CompactStats
+	ch := make(chan error, 1)
+	j.mu.RLock()
+	if j.closed {
+		j.mu.RUnlock()
+		return st, ErrClosed
+	}
+	j.reqs <- request{compact: keep, stats: &st, done: func(err error) { ch <- err }}
+	j.mu.RUnlock()
+	err := <-ch
+	return st, err
+}
+
+func (j *Journal) compact(keep func() [][]byte) (CompactStats, error) {
+	var st CompactStats
+	records := keep()
+	buf := appendRecord(nil, nil, true)
+	for _, r := range records {
+		if len(r) == 0 || len(r) > MaxRecordSize {
+			return st, fmt.Errorf("journal: compact: record of %d bytes (must be 1..%d)", len(r), MaxRecordSize)
+		}
+		buf = appendRecord(buf, r, false)
+	}
+	if err := j.f.Sync(); err != nil {
+		return st, fmt.Errorf("journal: compact: sync: %w", err)
+	}
+	j.syncs.Add(1)
+	if err := j.f.Close(); err != nil {
+		return st, fmt.Errorf("journal: compact: close segment: %w", err)
+	}
+	seq := j.seq + 1
+	path := filepath.Join(j.dir, segmentName(seq))
+	tmp := path + tempExt
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return st, fmt.Errorf("journal: compact: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return st, fmt.Errorf("journal: compact: write: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return st, fmt.Errorf("journal: compact: sync: %w", err)
+	}
+	j.syncs.Add(1)
+	if err := f.Close(); err != nil {
+		return st, fmt.Errorf("journal: compact: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return st, fmt.Errorf("journal: compact: %w", err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		return st, err
+	}
+	// From here on the new segment is the journal; the older ones are
+	// garbage, deleted now or by the next Open.
+	names, err := listSegments(j.dir)
+	if err != nil {
+		return st, err
+	}
+	for _, name := range names {
+		if s, _ := parseSegmentName(filepath.Base(name)); s < seq {
+			if err := os.Remove(name); err != nil {
+				return st, fmt.Errorf("journal: compact: remove %s: %w", name, err)
+			}
+			st.RemovedSegments++
+		}
+	}
+	if err := syncDir(j.dir); err != nil {
+		return st, err
+	}
+	nf, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return st, fmt.Errorf("journal: compact: %w", err)
+	}
+	j.f, j.seq, j.size = nf, seq, int64(len(buf))
+	st.Kept, st.Bytes = len(records), int64(len(buf))
+	return st, nil
 }
 
 // Close makes every queued append durable (or fails it), stops the writer
