@@ -124,6 +124,33 @@ func (c membership) String() string {
 	return s
 }
 
+// changesString renders changes as "add-voter 4, remove 2".
+func changesString(changes []*raftpb.ConfChangeSingle) string {
+	var b []byte
+	for i, ch := range changes {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		switch ch.GetType() {
+		case ccAddNode:
+			b = append(b, "add-voter"...)
+		case ccAddLearner:
+			b = append(b, "add-learner"...)
+		case ccRemoveNode:
+			b = append(b, "remove"...)
+		default:
+			b = fmt.Appendf(b, "change-type-%d", int32(ch.GetType()))
+		}
+		b = fmt.Appendf(b, " %d", ch.GetNodeId())
+	}
+	return "[" + string(b) + "]"
+}
+
+func confStateString(cs *raftpb.ConfState) string {
+	return fmt.Sprintf("voters=%v outgoing=%v learners=%v learners_next=%v auto_leave=%v",
+		cs.GetVoters(), cs.GetVotersOutgoing(), cs.GetLearners(), cs.GetLearnersNext(), cs.GetAutoLeave())
+}
+
 // membershipFrom checks and converts a ConfState. An empty ConfState is a
 // valid empty membership (a node that knows no configuration yet).
 func membershipFrom(cs *raftpb.ConfState) (membership, error) {
@@ -132,7 +159,7 @@ func membershipFrom(cs *raftpb.ConfState) (membership, error) {
 		return c, nil
 	}
 	bad := func(why string, args ...any) (membership, error) {
-		return membership{}, fmt.Errorf("%w: conf state %v: %s", ErrInvalidConfChange, cs, fmt.Sprintf(why, args...))
+		return membership{}, fmt.Errorf("%w: conf state %s: %s", ErrInvalidConfChange, confStateString(cs), fmt.Sprintf(why, args...))
 	}
 	sorted := func(name string, ids []uint64) ([]uint64, error) {
 		out := slices.Sorted(slices.Values(ids))
@@ -203,7 +230,7 @@ func (c membership) apply(cc *raftpb.ConfChange) (membership, error) {
 		return n, nil
 	}
 	if c.joint() {
-		return bad("%v: the configuration is joint; leave it first", cc.Changes)
+		return bad("%s: the configuration is joint; leave it first", changesString(cc.Changes))
 	}
 	if cc.Transition != ccAuto && cc.Transition != ccJointImplicit && cc.Transition != ccJointExplicit {
 		return bad("unknown transition %v", cc.Transition)
@@ -244,7 +271,7 @@ func (c membership) apply(cc *raftpb.ConfChange) (membership, error) {
 		}
 	}
 	if len(n.voters) == 0 {
-		return bad("%v would remove every voter", cc.Changes)
+		return bad("%s would remove every voter", changesString(cc.Changes))
 	}
 	if !joint {
 		// A single-server change (§4.1): the old and the new majorities
@@ -261,7 +288,7 @@ func (c membership) apply(cc *raftpb.ConfChange) (membership, error) {
 			}
 		}
 		if diff > 1 {
-			return bad("%v changes more than one voter without joint consensus", cc.Changes)
+			return bad("%s changes more than one voter without joint consensus", changesString(cc.Changes))
 		}
 	}
 	if len(n.voters) == 0 {
