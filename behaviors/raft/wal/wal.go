@@ -230,26 +230,26 @@ func Open(dir string, opts Options) (*WAL, error) {
 	return w, nil
 }
 
-// reconcile brings the log in line with a snapshot newer than its first
-// index, which a crash between writing the snapshot file and the records
-// that follow it (ApplySnapshot, or CreateSnapshot then Compact) leaves
-// behind. If the log holds the snapshot's last entry, the prefix is
-// compacted; otherwise the log diverged from (or falls short of) the
-// committed state the snapshot holds and is reset to it. Either way the
-// outcome is written and synced, so that later appends replay on top of
-// it.
+// reconcile brings the log in line with a snapshot that the log does not
+// hold: one past the last index, or whose last entry has another term than
+// the log's entry at that index. A crash between writing the snapshot file
+// and the record that resets the log (ApplySnapshot) leaves that behind.
+// The log then diverged from (or falls short of) the committed state the
+// snapshot holds, and is reset to the snapshot, as ApplySnapshot would have
+// done; the reset is written and synced, so that later appends replay on
+// top of it. A snapshot whose last entry the log holds needs nothing: the
+// log covers it (the core starts applying after the snapshot).
 func (w *WAL) reconcile() error {
 	si, st := w.snap.Metadata.Index, w.snap.Metadata.Term
 	if si <= w.base {
 		return nil
 	}
 	last := w.base + uint64(len(w.ents))
-	typ := byte(recSnapshot)
 	if si <= last && w.ents[si-w.base-1].Term == st {
-		typ = recCompact
+		return nil
 	}
 	w.buf = w.buf[:0]
-	if err := w.appendRecord(typ, &raftpb.Entry{Index: si, Term: st}); err != nil {
+	if err := w.appendRecord(recSnapshot, &raftpb.Entry{Index: si, Term: st}); err != nil {
 		return err
 	}
 	if err := w.flush(); err != nil {
@@ -258,11 +258,7 @@ func (w *WAL) reconcile() error {
 	if err := w.syncLocked(); err != nil {
 		return err
 	}
-	if typ == recCompact {
-		w.ents = append([]*raftpb.Entry(nil), w.ents[si-w.base:]...)
-	} else {
-		w.ents = nil
-	}
+	w.ents = nil
 	w.base, w.baseTerm, w.baseKnown = si, st, true
 	return nil
 }
