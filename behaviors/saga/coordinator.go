@@ -1,6 +1,7 @@
 package saga
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,6 +72,11 @@ func (c *coordinator) Receive(ctx *actor.Context) {
 		ctx.SetInfo(func() string { return "saga " + c.id })
 	case loadState:
 		st, def, err := c.m.snapshot(c.id)
+		if errors.Is(err, ErrNotFound) {
+			// Finished and dropped by a compaction: nothing to do.
+			ctx.Exit(actor.Normal)
+			return
+		}
 		if err != nil {
 			ctx.Logger().Error("saga coordinator cannot load its saga", zap.String("saga", c.id), zap.Error(err))
 			ctx.Exit(actor.ErrorReason(err))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distributed-go/distributed/actor"
@@ -63,6 +64,12 @@ type Config struct {
 	// are fixed, so a second Manager on the same actor system needs a
 	// Registerer of its own.
 	Registerer prometheus.Registerer
+	// CompactEvery, if positive, compacts the journal this often (see
+	// Manager.Compact), dropping the sagas finished more than Retention ago.
+	CompactEvery time.Duration
+	// Retention is how long a finished saga stays in the journal and in
+	// queries when the journal is compacted automatically. Default 24h.
+	Retention time.Duration
 	// OnEvent, if set, is called with each event once it is durable, in
 	// journal order. It runs on the journal's writer goroutine: it must
 	// not block or call the Manager's methods that wait.
@@ -156,6 +163,90 @@ type Manager struct {
 	mu     sync.Mutex
 	sagas  map[string]*entry
 	closed bool
+
+	stopCompact chan struct{} // closed by Close
+	compactDone chan struct{} // closed when the compaction loop ends
+}
+
+// CompactStats says what Manager.Compact did.
+type CompactStats struct {
+	// Kept is the number of sagas left in the journal.
+	Kept int
+	// Dropped is the number of finished sagas forgotten.
+	Dropped int
+	// Journal is what the journal's compaction did.
+	Journal journal.CompactStats
+}
+
+// Compact rewrites the journal so that it holds only the sagas that are not
+// committed or compensated, and those that finished less than retention
+// ago; the others are forgotten, by the journal and by queries. Sagas keep
+// running meanwhile: the rewrite happens between two journal writes.
+//
+// A forgotten saga's id can be used again: Begin's guarantee that an id
+// starts at most one saga (ErrExists) lasts as long as the saga stays in
+// the journal, so keep finished sagas longer than any client may retry a
+// Begin.
+func (m *Manager) Compact(retention time.Duration) (CompactStats, error) {
+	var st CompactStats
+	var encErr error
+	js, err := m.j.Compact(func() [][]byte {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		cutoff := time.Now().Add(-retention)
+		ids := make([]string, 0, len(m.sagas))
+		for id, e := range m.sagas {
+			if e.st.status.Final() && e.updated.Before(cutoff) {
+				delete(m.sagas, id)
+				st.Dropped++
+				continue
+			}
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(a, b int) bool { return m.sagas[ids[a]].started.Before(m.sagas[ids[b]].started) })
+		var out [][]byte
+		for _, id := range ids {
+			e := m.sagas[id]
+			if len(e.history) > 0 {
+				st.Kept++
+			}
+			for _, ev := range e.history {
+				b, err := proto.Marshal(ev)
+				if err != nil && encErr == nil {
+					encErr = err
+				}
+				out = append(out, b)
+			}
+		}
+		return out
+	})
+	st.Journal = js
+	if err == nil && encErr != nil {
+		err = encErr
+	}
+	if err != nil {
+		return st, fmt.Errorf("saga: compact: %w", err)
+	}
+	return st, nil
+}
+
+func (m *Manager) compactLoop(every, retention time.Duration) {
+	defer close(m.compactDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopCompact:
+			return
+		case <-t.C:
+			if st, err := m.Compact(retention); err != nil {
+				m.sys.Logger().Error("saga journal compaction failed", zap.Error(err))
+			} else if st.Dropped > 0 {
+				m.sys.Logger().Info("saga journal compacted", zap.Int("kept", st.Kept), zap.Int("dropped", st.Dropped),
+					zap.Int("removed_segments", st.Journal.RemovedSegments))
+			}
+		}
+	}
 }
 
 // Start opens the journal in cfg.Dir, rebuilds every saga from it, starts
@@ -243,6 +334,15 @@ func Start(sys *actor.System, cfg Config) (*Manager, error) {
 		m.metrics.unregister()
 		j.Close()
 		return nil, fmt.Errorf("saga: start supervisor: %w", err)
+	}
+	m.stopCompact, m.compactDone = make(chan struct{}), make(chan struct{})
+	if cfg.CompactEvery > 0 {
+		if cfg.Retention <= 0 {
+			cfg.Retention = 24 * time.Hour
+		}
+		go m.compactLoop(cfg.CompactEvery, cfg.Retention)
+	} else {
+		close(m.compactDone)
 	}
 	sort.Strings(resume)
 	for _, id := range resume {
@@ -666,6 +766,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closed = true
 	m.mu.Unlock()
+	close(m.stopCompact)
+	<-m.compactDone
 	if m.sys.Alive(m.sup) {
 		if err := m.sys.Stop(ctx, m.sup); err != nil && !errors.Is(err, actor.ErrDeadActor) && !errors.Is(err, actor.ErrSystemStopped) {
 			m.j.Close()

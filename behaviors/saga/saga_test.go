@@ -592,3 +592,73 @@ func TestBackoff(t *testing.T) {
 		t.Fatal("Backoff(0) != 0")
 	}
 }
+
+func TestCompactDropsFinishedSagas(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run("a", order(1, 1))
+	e.run("b", order(1, 1, "failpay"))
+	var broken atomic.Bool
+	broken.Store(true)
+	e.shop.releaseFails = func(Request) error {
+		if broken.Load() {
+			return errors.New("down")
+		}
+		return nil
+	}
+	if in := e.run("c", order(1, 1, "failpay")); in.Status != Stuck {
+		t.Fatalf("c is %s", in.Status)
+	}
+	// A long retention keeps everything.
+	st, err := e.m.Compact(time.Hour)
+	if err != nil || st.Dropped != 0 || st.Kept != 3 {
+		t.Fatalf("Compact(1h) = %+v, %v", st, err)
+	}
+	// No retention drops the finished sagas; the stuck one stays.
+	st, err = e.m.Compact(0)
+	if err != nil || st.Dropped != 2 || st.Kept != 1 || st.Journal.RemovedSegments != 1 {
+		t.Fatalf("Compact(0) = %+v, %v", st, err)
+	}
+	if l := e.m.List(); len(l) != 1 || l[0].ID != "c" {
+		t.Fatalf("List after compaction: %v", l)
+	}
+	// The journal says the same after a restart, and the stuck saga can
+	// still be resumed.
+	e.m.Close(context.Background())
+	e.start()
+	if l := e.m.List(); len(l) != 1 || l[0].ID != "c" || l[0].Status != Stuck {
+		t.Fatalf("List after restart: %v", l)
+	}
+	broken.Store(false)
+	if err := e.m.Resume(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if in, err := e.m.Wait(ctx, "c"); err != nil || in.Status != Compensated {
+		t.Fatalf("c after resume: %v %v", in.Status, err)
+	}
+	// A forgotten id can be used again.
+	if in := e.run("a", order(1, 1)); in.Status != Committed {
+		t.Fatalf("a again: %s", in.Status)
+	}
+}
+
+func TestAutomaticCompaction(t *testing.T) {
+	e := newEnv(t, nil)
+	e.cfg.CompactEvery = 5 * time.Millisecond
+	e.cfg.Retention = time.Nanosecond
+	e.m.Close(context.Background())
+	e.start()
+	// Wait cannot be used: the saga may be gone by the time it looks.
+	if err := e.m.Begin(context.Background(), "order", "a", order(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the saga commits and is compacted away", 10*time.Second, func() bool {
+		return gauge(t, e.sys, "saga_committed_total") == 1 && len(e.m.List()) == 0
+	})
+	e.m.Close(context.Background())
+	e.start()
+	if l := e.m.List(); len(l) != 0 {
+		t.Fatalf("List after restart: %v", l)
+	}
+}
