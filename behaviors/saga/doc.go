@@ -64,9 +64,11 @@
 // failed attempts, so a crash does not change how a saga ends (for the same
 // answers from the participants).
 //
-// The journal is not compacted: finished sagas stay in it, and in the
-// manager's index for queries, so startup time and memory grow with the
-// number of sagas ever run on the node.
+// Finished sagas stay in the journal, and in the manager's index for
+// queries, until a compaction drops them: Manager.Compact, or automatically
+// with Config.CompactEvery and Config.Retention. A compaction rewrites the
+// journal to the sagas still kept, between two journal writes, while sagas
+// run. Until a saga is dropped its id cannot start another saga.
 //
 // # Participants and idempotency
 //
