@@ -19,25 +19,39 @@ const crashDirEnv = "SAGA_JOURNAL_CRASH_CHILD_DIR"
 
 // TestCrashChild is the child process of TestKillNineLosesNoAcknowledgedRecord:
 // eight writers append concurrently (so appends share fsyncs) and print each
-// acknowledgement, until the process is killed.
+// acknowledgement, while the journal is compacted (keeping everything) every
+// few milliseconds, until the process is killed.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
 		t.Skip("only run as the child of TestKillNineLosesNoAcknowledgedRecord")
 	}
 	next := map[int]int{}
+	var all [][]byte // every durable record, for the compactions
 	j, err := Open(dir, Options{SegmentSize: 8192}, func(p []byte) error {
 		var w, seq int
 		if _, err := fmt.Sscanf(string(p), "w%d %d", &w, &seq); err != nil {
 			return err
 		}
 		next[w] = seq + 1
+		all = append(all, p)
 		return nil
 	})
 	if err != nil {
 		fmt.Printf("error %v\n", err)
 		os.Exit(1)
 	}
+	// A compaction that keeps everything runs every few milliseconds, so
+	// that kills also land in the middle of one.
+	go func() {
+		for {
+			time.Sleep(3 * time.Millisecond)
+			if _, err := j.Compact(func() [][]byte { return all }); err != nil {
+				fmt.Printf("error %v\n", err)
+				os.Exit(1)
+			}
+		}
+	}()
 	var mu sync.Mutex
 	deadline := time.Now().Add(20 * time.Second)
 	var wg sync.WaitGroup
@@ -46,8 +60,17 @@ func TestCrashChild(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for seq := next[w]; time.Now().Before(deadline); seq++ {
-				rec := fmt.Sprintf("w%d %d %s", w, seq, strings.Repeat("x", seq%40))
-				if err := j.AppendSync([]byte(rec)); err != nil {
+				rec := []byte(fmt.Sprintf("w%d %d %s", w, seq, strings.Repeat("x", seq%40)))
+				ch := make(chan error, 1)
+				// The callback runs on the writer goroutine, as the
+				// compactions' keep does: no lock needed for all.
+				j.Append(rec, func(err error) {
+					if err == nil {
+						all = append(all, rec)
+					}
+					ch <- err
+				})
+				if err := <-ch; err != nil {
 					fmt.Printf("error %v\n", err)
 					os.Exit(1)
 				}
@@ -63,8 +86,9 @@ func TestCrashChild(t *testing.T) {
 
 // TestKillNineLosesNoAcknowledgedRecord kills a writing child process with
 // SIGKILL at a random moment, several times over the same directory, and
-// checks after each kill that every record the child saw acknowledged is
-// there, and that each writer's records form a gapless sequence.
+// checks after each kill, some of which land in a compaction, that every
+// record the child saw acknowledged is there, and that each writer's records
+// form a gapless sequence.
 func TestKillNineLosesNoAcknowledgedRecord(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
