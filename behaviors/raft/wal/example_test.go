@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/distributed-go/distributed/behaviors/raft/core"
+	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
 	"github.com/distributed-go/distributed/behaviors/raft/wal"
 )
 
@@ -67,4 +68,57 @@ func Example() {
 	// open: term 1, commit 2, last index 2
 	// apply 2: x=1
 	// apply 4: y=2
+}
+
+// Snapshots in a WAL: CreateSnapshot writes the snapshot file atomically,
+// Compact drops the log it covers, and after a restart the core starts from
+// the snapshot (its configuration included) and replays only what follows.
+func ExampleWAL_CreateSnapshot() {
+	dir, err := os.MkdirTemp("", "wal-snapshot-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	w, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		panic(err)
+	}
+	// Entries 1..5 as a node would have persisted them, all committed.
+	var ents []*raftpb.Entry
+	for i := uint64(1); i <= 5; i++ {
+		ents = append(ents, &raftpb.Entry{Index: i, Term: 1, Data: []byte(fmt.Sprintf("cmd%d", i))})
+	}
+	if err := w.SaveSync(&raftpb.HardState{Term: 1, Commit: 5}, ents); err != nil {
+		panic(err)
+	}
+	// The state machine applied up to 4; snapshot it and compact.
+	cs := &raftpb.ConfState{Voters: []uint64{1}}
+	if _, err := w.CreateSnapshot(4, cs, []byte("state after cmd4")); err != nil {
+		panic(err)
+	}
+	if err := w.Compact(4); err != nil {
+		panic(err)
+	}
+	w.Close()
+
+	w, err = wal.Open(dir, wal.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer w.Close()
+	snap, _ := w.Snapshot()
+	first, _ := w.FirstIndex()
+	fmt.Printf("snapshot %d@%d %q, log from %d\n", snap.Metadata.Index, snap.Metadata.Term, snap.Data, first)
+	n, err := core.NewRawNode(&core.Config{ID: 1, Storage: w})
+	if err != nil {
+		panic(err)
+	}
+	rd := n.Ready()
+	for _, e := range rd.CommittedEntries {
+		fmt.Printf("apply %d: %s\n", e.Index, e.Data)
+	}
+	// Output:
+	// snapshot 4@1 "state after cmd4", log from 5
+	// apply 5: cmd5
 }
