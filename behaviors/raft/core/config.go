@@ -89,7 +89,7 @@ type Config struct {
 
 	// MaxSnapshotChunkSize bounds the snapshot data carried by one
 	// InstallSnapshot (SNAP) message. A leader sends a snapshot in chunks of
-	// at most this size, at most snapshotWindow of them unacknowledged.
+	// at most this size, at most four of them unacknowledged.
 	// Default 1 MiB.
 	MaxSnapshotChunkSize uint64
 

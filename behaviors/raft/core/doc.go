@@ -11,30 +11,40 @@
 //   - Tick, called at a fixed interval. Election timeouts and heartbeats are
 //     counted in ticks (Config.ElectionTick, Config.HeartbeatTick).
 //   - Step, with every message received from a peer.
-//   - Requests from clients: Propose(data) and ReadIndex(requestCtx).
+//   - Requests from clients: Propose(data), ReadIndex(requestCtx), and
+//     membership changes, ProposeConfChange(cc).
 //
 // None of these do any I/O. The work they produce accumulates until the
 // caller asks for it with Ready (or checks HasReady), and the caller must
 // handle a Ready in this order:
 //
-//  1. Persist Ready.HardState (term, vote, commit) and append Ready.Entries
-//     to durable storage, syncing if Ready.MustSync. Entries may replace a
-//     persisted suffix from Entries[0].Index on (a follower's conflicting
-//     entries being overwritten by its leader). Update the Storage view.
+//  1. If Ready.Snapshot is set (a snapshot from the leader), persist it
+//     first: it replaces the whole log (MemoryStorage.ApplySnapshot,
+//     wal.WAL.ApplySnapshot). Then persist Ready.HardState (term, vote,
+//     commit) and append Ready.Entries to durable storage, syncing if
+//     Ready.MustSync. Entries may replace a persisted suffix from
+//     Entries[0].Index on (a follower's conflicting entries being
+//     overwritten by its leader). Update the Storage view.
 //  2. Only then send Ready.Messages. A vote or an acknowledgement is a
 //     promise about persisted state; sending it before the state is durable
 //     lets a crash break Election Safety or lose committed entries.
-//  3. Apply Ready.CommittedEntries to the state machine, in order. Entries
-//     with empty data are a new leader's no-op and change nothing.
+//  3. If Ready.Snapshot is set, restore the state machine from its data.
+//     Then apply Ready.CommittedEntries, in order. Entries with empty data
+//     are a new leader's no-op and change nothing; an entry of type
+//     ENTRY_TYPE_CONF_CHANGE holds a raftpb.ConfChange to pass to
+//     ApplyConfChange.
 //  4. Serve the reads in Ready.ReadStates: each is ready once the committed
 //     entries up to its Index are applied, which step 3 guarantees.
 //  5. Call Advance(rd). Then the next Ready may be taken.
 //
 // A node restarted after a crash is a new RawNode over the same persisted
-// storage: it recovers its term, vote, log and commit index, and rebuilds its
-// state machine by applying the log again (or from Config.Applied, for a
-// state machine that survives restarts itself). Whatever had not been handed
-// out by Ready and persisted is lost, and the protocol tolerates that.
+// storage: it recovers its term, vote, log and commit index, and its
+// configuration (from the storage's snapshot, or Config.Peers if there is
+// none). It rebuilds its state machine from the snapshot (Storage.Snapshot)
+// and by applying the log after it again (or from Config.Applied, for a
+// state machine that survives restarts itself), membership changes
+// included. Whatever had not been handed out by Ready and persisted is
+// lost, and the protocol tolerates that.
 //
 // Log indices start at 1; index 0 with term 0 is the empty prefix.
 //
@@ -94,30 +104,110 @@
 // next term. A transfer that has not finished within an election timeout is
 // abandoned. Only the leader accepts the request (ErrNotLeader otherwise).
 //
+// # Log compaction and snapshots
+//
+// The log does not grow without bound (§7 of the paper, chapter 5 of the
+// thesis). Each node compacts on its own: once its state machine has
+// applied up to index i, the application stores a snapshot of it with the
+// configuration then in effect (MemoryStorage.CreateSnapshot(i, confState,
+// data), wal.WAL.CreateSnapshot) and discards the log up to i, or a little
+// less to spare slow followers a snapshot (Compact). Storage.Snapshot returns
+// the newest snapshot, and Storage.FirstIndex moves past the compacted
+// prefix.
+//
+// A leader that must send a follower entries it has compacted sends the
+// snapshot instead (InstallSnapshot, Figure 13), in SNAP messages of at
+// most Config.MaxSnapshotChunkSize bytes each, at most four of them
+// unacknowledged. Every chunk carries the snapshot's metadata and its byte
+// offset; the follower assembles them in order, acknowledges each with the
+// number of bytes it holds (SNAP_RESP), refuses a chunk past that (the
+// leader then resends from where the follower is), and after the last one
+// restores the snapshot: it replaces its log and configuration and hands the
+// snapshot out in Ready.Snapshot. A snapshot whose last entry the follower's
+// log already holds only advances its commit index. The leader sends no
+// appends to a follower while its snapshot is in flight (Progress state
+// ProgressSnapshot); once the follower acknowledges the snapshot's index,
+// replication resumes from there. A partial snapshot belongs to one leader
+// and one term: it is dropped when the term changes, and a new leader starts
+// from offset 0. Lost chunks are resent from the last acknowledged offset
+// when no acknowledgement arrived within an election timeout while the
+// follower still answers heartbeats; RawNode.ReportSnapshot(id,
+// SnapshotFailure) abandons a transfer at once, and it is started afresh
+// (from the newest snapshot) when the follower next answers.
+//
+// # Membership changes
+//
+// The configuration is a ConfState: voters, learners, and while joint the
+// outgoing voters. A change is a raftpb.ConfChange proposed with
+// ProposeConfChange; it is replicated and committed like any entry, and takes
+// effect on each node when the application, applying the committed entry,
+// passes it to ApplyConfChange, which returns the new ConfState (to be
+// stored with the next snapshot). The leader accepts a change only when the
+// previous one is applied (ErrConfChangePending) and only if it applies to
+// the current configuration (ErrInvalidConfChange); a node does not
+// campaign while a committed change is unapplied.
+//
+//   - A single change with the AUTO transition is a single-server change
+//     (thesis §4.1): add a voter, remove a node, add a learner, promote a
+//     learner (ADD_NODE on a learner) or demote a voter (ADD_LEARNER_NODE on
+//     a voter). Any majority of the old voters overlaps any majority of the
+//     new ones, so no joint configuration is needed.
+//   - Several changes, or a JOINT_IMPLICIT or JOINT_EXPLICIT transition, use
+//     joint consensus (§6 of the paper, thesis §4.3): the configuration
+//     becomes joint, and elections, commitment, CheckQuorum, ReadIndex and
+//     leases all need a majority of the incoming voters and, separately, a
+//     majority of the outgoing ones. An empty ConfChange leaves the joint
+//     configuration; with AUTO and JOINT_IMPLICIT the leader proposes it by
+//     itself as soon as the entering change is applied.
+//   - Learners receive the log (and snapshots) but never vote, never count
+//     towards a quorum and never campaign; a voter demoted while joint stays
+//     a voter of the outgoing half until the joint configuration is left.
+//   - A leader that is no longer a voter once a change is applied stops
+//     taking proposals and reads, brings the most up-to-date voter of the new
+//     configuration up to date and sends it TIMEOUT_NOW, retrying every
+//     election timeout; it becomes a follower when that voter's election
+//     reaches it. (Simply stepping down could leave the remaining voters,
+//     which may not know yet that the change is committed, needing its vote
+//     to elect anyone.)
+//
+// Config.Peers is the configuration at log index 0: the voters the cluster
+// was bootstrapped with. Give the same list to every node, including nodes
+// added later (for which it does not contain their own id); a node added to
+// a running cluster starts with an empty log and learns the changes from the
+// leader's log or snapshot. A restarted node takes its configuration from
+// its storage's snapshot, if it has one, and re-applies the changes after
+// it; Config.Peers may then be empty.
+//
 // # Not done yet
 //
-// These parts of the full design are not implemented in this package yet:
-//
-//   - Snapshots and log compaction (InstallSnapshot). Storage.FirstIndex is
-//     1 and the log grows without bound; ErrCompacted exists so storages can
-//     already report compaction.
-//   - Membership changes (single-server and joint consensus) and learners.
-//     The voters are fixed by Config.Peers, which must be the same on every
-//     start. ENTRY_TYPE_CONF_CHANGE is reserved.
 //   - Followers grant pre-votes whenever the candidate's log is up to date;
 //     refusing them while a leader is heard from needs CheckQuorum.
-//
+//   - A follower assembles a snapshot in memory, without a bound on its size
+//     other than the leader's: the data of a snapshot is held whole on both
+//     sides (as Storage.Snapshot returns it).
+//   - A node removed from the configuration is not told so; it stops
+//     hearing from the leader and, without PreVote and CheckQuorum, may
+//     disrupt the cluster with elections until the application stops it.
 // # Tests
 //
-// raft_paper_test.go quotes claims of the Raft paper and tests each one.
-// sim_test.go runs clusters of three and five nodes over a seeded network
-// that drops, delays, reorders and duplicates messages, partitions the
-// cluster and crashes and restarts nodes, and checks Election Safety, Log
-// Matching, Leader Completeness, State Machine Safety and read
-// linearizability after every step. Run more seeds with
-// -raft.seeds=N, replay one with -raft.seed=S. Scenario scripts in testdata/
-// (run by TestScenarios with github.com/cockroachdb/datadriven) show the
-// messages exchanged in elections, PreVote, CheckQuorum, ReadIndex,
-// backtracking and leadership transfer; FuzzStep feeds arbitrary messages to
-// a leader and a follower.
+// raft_paper_test.go quotes claims of the Raft paper and tests each one;
+// snapshot_test.go and confchange_test.go do the same for compaction (§7)
+// and membership changes (§6, thesis chapter 4). sim_test.go runs clusters
+// of three and five nodes over a seeded network that drops, delays,
+// reorders and duplicates messages, partitions the cluster and crashes and
+// restarts nodes, while nodes snapshot and compact their logs at random (so
+// that lagging and restarted nodes catch up through chunked snapshots) and,
+// in the membership runs, voters and learners are added, promoted, demoted
+// and removed among the cluster and two spare nodes, singly and through
+// joint configurations. After every step it checks Election Safety, Log
+// Matching, Leader Completeness and State Machine Safety (over compacted
+// logs: a snapshot must match the committed entry at its index and the
+// state every node computed there) and read linearizability. Run more seeds
+// with -raft.seeds=N, replay one with -raft.seed=S (-raft.trace=N shows more
+// of the failing run). Scenario scripts in testdata/ (run by TestScenarios
+// with github.com/cockroachdb/datadriven) show the messages exchanged in
+// elections, PreVote, CheckQuorum, ReadIndex, backtracking, leadership
+// transfer, snapshots (lost chunks included) and membership changes;
+// FuzzStep feeds arbitrary messages, snapshot chunks included, to a leader
+// and a follower.
 package core

@@ -1,8 +1,8 @@
 // Package wal is a durable write-ahead log for the Raft core
-// (behaviors/raft/core): it persists the log entries and the hard state
-// (term, vote, commit) that a node must keep across crashes, in segment
-// files under the node's data directory, and keeps an in-memory copy of the
-// log so that a *WAL serves as the core's Storage.
+// (behaviors/raft/core): it persists the log entries, the hard state (term,
+// vote, commit) and the newest snapshot that a node must keep across
+// crashes, in files under the node's data directory, and keeps an in-memory
+// copy of the log and snapshot so that a *WAL serves as the core's Storage.
 //
 // # Files and records
 //
@@ -20,7 +20,9 @@
 //	crc     uint32, little endian: CRC-32C (Castagnoli) of type and payload
 //	type    byte: 1 = raftpb.Entry, 2 = raftpb.HardState,
 //	        3 = compaction (a raftpb.Entry carrying the index and term of
-//	        the last compacted entry)
+//	        the last compacted entry),
+//	        4 = reset to a snapshot (a raftpb.Entry carrying the snapshot's
+//	        index and term; the log before it is gone)
 //	payload protobuf encoding of the entry or hard state
 //
 // Log indices start at 1. Records are replayed in order: a hard state
@@ -80,5 +82,43 @@
 // not start at index 1 and no compaction record gives the term of the entry
 // before it.
 //
-// The whole uncompacted log is kept in memory, like core.MemoryStorage.
+// # Snapshots
+//
+// The newest snapshot lives in its own file, <term>-<index>.snap (16 hex
+// digits each), holding "RSNP", a CRC-32C of the payload, the payload length
+// and the payload, a protobuf raftpb.Snapshot (data and metadata: index,
+// term, configuration). A snapshot file is written atomically: to a .tmp
+// file, fsynced, renamed to its final name, and the directory fsynced; only
+// then is the older snapshot file removed. Open removes leftover .tmp files
+// (writes that never finished, so never relied on) and loads the newest
+// snapshot file; a damaged one (bad magic, length, CRC or payload, or a name
+// that does not match its metadata) is corruption, reported with
+// ErrCorrupt, since a renamed file was complete and synced.
+//
+// CreateSnapshot(i, confState, data) records the application's snapshot of
+// its state at applied index i, on any node; Compact(i) then drops the log
+// it covers (or call Compact with a smaller index, to keep some entries for
+// followers that are only a little behind). Compact only what a durable
+// snapshot covers: the core sends followers Snapshot() when they need
+// compacted entries, and a restarted node starts from it.
+//
+// ApplySnapshot installs a snapshot received from the leader (the core's
+// Ready.Snapshot): it writes the snapshot file, then closes the active
+// segment and starts a new one for the index after the snapshot whose first
+// records are the hard state and a reset record (type 4), syncs it, and
+// removes all older segments. Replaying a reset record empties the log and
+// sets its base to the snapshot's index and term.
+//
+// A crash between writing a snapshot file and the reset record leaves a
+// snapshot that the log does not hold: one past its last index, or whose
+// last entry has another term there. Open resets the log to the snapshot, as
+// ApplySnapshot would have, and writes and syncs a reset record, so that
+// entries appended afterwards replay on top of it. If the log does hold the
+// snapshot's last entry, nothing needs doing: the core starts applying after
+// the snapshot. TestKillNineWithSnapshots kills a writer that appends,
+// snapshots, compacts and installs snapshots at random moments with
+// SIGKILL and checks that every acknowledged entry and snapshot survives.
+//
+// The whole uncompacted log and the newest snapshot are kept in memory,
+// like core.MemoryStorage.
 package wal
