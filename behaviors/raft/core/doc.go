@@ -188,6 +188,7 @@
 //   - A node removed from the configuration is not told so; it stops
 //     hearing from the leader and, without PreVote and CheckQuorum, may
 //     disrupt the cluster with elections until the application stops it.
+//
 // # Tests
 //
 // raft_paper_test.go quotes claims of the Raft paper and tests each one;
