@@ -253,3 +253,47 @@ func TestLinearizabilityCatchesStaleReads(t *testing.T) {
 		t.Fatalf("a stale read was judged %s; history %v", res, rec.History())
 	}
 }
+
+// TestLeaderStopHandsOff: a leader stopped gracefully (its node leaves)
+// hands leadership to an up-to-date follower, so the next write does not
+// wait for an election timeout.
+func TestLeaderStopHandsOff(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kc := kv.NewClient(c.raftClient(raft.ClientOptions{AttemptTimeout: 200 * time.Millisecond}))
+	if err := kc.Put(ctx, "k", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	l := c.leader(5 * time.Second)
+	rc := c.raftClient(raft.ClientOptions{})
+	before, err := rc.Status(ctx, uint64(l+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := c.node(l)
+	c.mu.Lock()
+	c.nodes[l] = nil
+	c.mu.Unlock()
+	if err := nd.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := c.leader(5 * time.Second)
+	st, err := rc.Status(ctx, uint64(now+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handoffs := c.logs.FilterMessage("leadership handed off on stop").All()
+	if len(handoffs) != 1 {
+		t.Fatalf("%d hand-offs logged, want 1", len(handoffs))
+	}
+	if to := handoffs[0].ContextMap()["to"]; to != uint64(now+1) {
+		t.Fatalf("handed off to %v, but member %d leads", to, now+1)
+	}
+	if st.Term != before.Term+1 {
+		t.Fatalf("term went from %d to %d", before.Term, st.Term)
+	}
+	if err := kc.Put(ctx, "k", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+}

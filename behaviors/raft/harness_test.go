@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/distributed-go/distributed/behaviors/kv"
 	"github.com/distributed-go/distributed/behaviors/raft"
@@ -36,12 +38,16 @@ type testCluster struct {
 	client *cluster.Node // a member-less node the clients send from
 	// snapEvery and keep set Config.SnapshotEntries and CompactKeep.
 	snapEvery, keep int
+	// logs records the nodes' logs at Info and above.
+	logs *observer.ObservedLogs
+	core zapcore.Core
 }
 
 func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, faults: cluster.NewFaults(1), dir: t.TempDir(), nodes: make([]*cluster.Node, n),
 		peers: map[uint64]string{}}
+	c.core, c.logs = observer.New(zap.InfoLevel)
 	for _, o := range opts {
 		o(c)
 	}
@@ -88,7 +94,7 @@ func (c *testCluster) seeds(except int) []string {
 func (c *testCluster) newNode(name, remote, dataDir string) *cluster.Node {
 	c.t.Helper()
 	cfg := cluster.Local(name)
-	cfg.Logger = zap.NewNop()
+	cfg.Logger = zap.New(c.core)
 	cfg.Faults = c.faults
 	cfg.Seeds = c.seeds(-1)
 	cfg.DataDir = dataDir
