@@ -189,16 +189,15 @@ type CompactStats struct {
 // Begin.
 func (m *Manager) Compact(retention time.Duration) (CompactStats, error) {
 	var st CompactStats
-	var encErr error
-	js, err := m.j.Compact(func() [][]byte {
+	var dropped []string
+	js, err := m.j.Compact(func() ([][]byte, error) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		cutoff := time.Now().Add(-retention)
 		ids := make([]string, 0, len(m.sagas))
 		for id, e := range m.sagas {
 			if e.st.status.Final() && e.updated.Before(cutoff) {
-				delete(m.sagas, id)
-				st.Dropped++
+				dropped = append(dropped, id)
 				continue
 			}
 			ids = append(ids, id)
@@ -212,21 +211,26 @@ func (m *Manager) Compact(retention time.Duration) (CompactStats, error) {
 			}
 			for _, ev := range e.history {
 				b, err := proto.Marshal(ev)
-				if err != nil && encErr == nil {
-					encErr = err
+				if err != nil {
+					return nil, fmt.Errorf("encode event of saga %s: %w", id, err)
 				}
 				out = append(out, b)
 			}
 		}
-		return out
+		return out, nil
 	})
 	st.Journal = js
-	if err == nil && encErr != nil {
-		err = encErr
-	}
 	if err != nil {
-		return st, fmt.Errorf("saga: compact: %w", err)
+		return CompactStats{}, fmt.Errorf("saga: compact: %w", err)
 	}
+	// A final saga never changes again: forget the dropped ones now that
+	// the journal no longer has them.
+	m.mu.Lock()
+	for _, id := range dropped {
+		delete(m.sagas, id)
+	}
+	m.mu.Unlock()
+	st.Dropped = len(dropped)
 	return st, nil
 }
 

@@ -19,7 +19,11 @@ func TestCompactKeepsWhatItIsTold(t *testing.T) {
 		}
 	}
 	before, _ := listSegments(dir)
-	st, err := j.Compact(func() [][]byte { return [][]byte{rec(3), rec(7)} })
+	boom := errors.New("boom")
+	if _, err := j.Compact(func() ([][]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("Compact with a failing keep: %v", err)
+	}
+	st, err := j.Compact(func() ([][]byte, error) { return [][]byte{rec(3), rec(7)}, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +47,7 @@ func TestCompactKeepsWhatItIsTold(t *testing.T) {
 	}
 	// Compacting to nothing leaves an empty journal that still works.
 	j, _ = collect(t, dir, Options{})
-	if _, err := j.Compact(func() [][]byte { return nil }); err != nil {
+	if _, err := j.Compact(func() ([][]byte, error) { return nil, nil }); err != nil {
 		t.Fatal(err)
 	}
 	j.Close()
@@ -81,10 +85,10 @@ func TestCompactSeesEveryEarlierAppend(t *testing.T) {
 	}
 	for range 5 {
 		// Keep everything acknowledged so far.
-		if _, err := j.Compact(func() [][]byte {
+		if _, err := j.Compact(func() ([][]byte, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			return append([][]byte(nil), acked...)
+			return append([][]byte(nil), acked...), nil
 		}); err != nil {
 			t.Fatal(err)
 		}

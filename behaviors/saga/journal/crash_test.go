@@ -46,7 +46,7 @@ func TestCrashChild(t *testing.T) {
 	go func() {
 		for {
 			time.Sleep(3 * time.Millisecond)
-			if _, err := j.Compact(func() [][]byte { return all }); err != nil {
+			if _, err := j.Compact(func() ([][]byte, error) { return all, nil }); err != nil {
 				fmt.Printf("error %v\n", err)
 				os.Exit(1)
 			}

@@ -80,7 +80,7 @@ type request struct {
 	payload []byte
 	done    func(error)
 	// compact, if set, makes this a compaction (see Compact).
-	compact func() [][]byte
+	compact func() ([][]byte, error)
 	stats   *CompactStats
 }
 
@@ -475,13 +475,23 @@ func (j *Journal) writer() {
 	}
 }
 
+// errKeep is an error of a compaction's keep function: the journal is
+// unchanged.
+type errKeep struct{ err error }
+
+func (e errKeep) Error() string { return e.err.Error() }
+func (e errKeep) Unwrap() error { return e.err }
+
 // handle runs a compaction (alone in its batch) or commits appends.
 func (j *Journal) handle(batch []request) {
 	if r := batch[0]; r.compact != nil {
 		err := j.failure
 		if err == nil {
 			*r.stats, err = j.compact(r.compact)
-			if err != nil {
+			var ke errKeep
+			if errors.As(err, &ke) {
+				err = ke.err
+			} else if err != nil {
 				j.failure = err
 			}
 		}
@@ -543,7 +553,8 @@ func (j *Journal) write(batch []request) error {
 }
 
 // Compact replaces the journal's contents with the records keep returns,
-// for example the events of the sagas still worth keeping. keep runs on the
+// for example the events of the sagas still worth keeping; if keep returns
+// an error, nothing changes and Compact returns it. keep runs on the
 // writer goroutine after every earlier append is durable and its done
 // callback has run, and before any later append is written, so that what
 // it returns is exactly what must survive at that point.
@@ -554,7 +565,7 @@ func (j *Journal) write(batch []request) error {
 // leaves either the old segments or the new one (Open deletes segments
 // older than a base segment, and temporary files). If a step fails, the
 // journal refuses further writes, as after a failed append.
-func (j *Journal) Compact(keep func() [][]byte) (CompactStats, error) {
+func (j *Journal) Compact(keep func() ([][]byte, error)) (CompactStats, error) {
 	var st CompactStats
 	ch := make(chan error, 1)
 	j.mu.RLock()
@@ -568,9 +579,12 @@ func (j *Journal) Compact(keep func() [][]byte) (CompactStats, error) {
 	return st, err
 }
 
-func (j *Journal) compact(keep func() [][]byte) (CompactStats, error) {
+func (j *Journal) compact(keep func() ([][]byte, error)) (CompactStats, error) {
 	var st CompactStats
-	records := keep()
+	records, err := keep()
+	if err != nil {
+		return st, errKeep{err}
+	}
 	buf := appendRecord(nil, nil, true)
 	for _, r := range records {
 		if len(r) == 0 || len(r) > MaxRecordSize {
