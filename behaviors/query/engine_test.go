@@ -551,3 +551,18 @@ func FuzzPrepare(f *testing.F) {
 		}
 	})
 }
+
+func TestDecimalConstantFolding(t *testing.T) {
+	cat := NewCatalog()
+	_ = cat.Register("lineitem", lineitemTable(t, 100, 100))
+	p, err := Prepare(cat, "SELECT COUNT(*) FROM lineitem WHERE l_discount BETWEEN 0.06 - 0.01 AND 0.06 + 0.01 AND l_tax < 0.1 * 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.where.String()
+	for _, want := range []string{"(l_discount >= 0.05)", "(l_discount <= 0.07)", "(l_tax < 0.3)"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("filter %s lacks %s", got, want)
+		}
+	}
+}

@@ -45,8 +45,14 @@ func (c *colExpr) eval(b *batch, sel []int32) *vec {
 	return v.gather(sel)
 }
 
-// litExpr is a constant.
-type litExpr struct{ v value }
+// litExpr is a constant. exact is 1 + the number of decimal digits of a
+// constant known to be an exact decimal (a literal such as 0.06, or
+// arithmetic on such literals), 0 otherwise: folding 0.06 + 0.01 then
+// rounds to 0.07 as a decimal engine would, instead of 0.06999999999999999.
+type litExpr struct {
+	v     value
+	exact int8
+}
 
 func (l *litExpr) typ() Type { return l.v.t }
 func (l *litExpr) String() string {
@@ -586,7 +592,7 @@ func (x *inExpr) typ() Type { return Bool }
 func (x *inExpr) String() string {
 	parts := make([]string, len(x.list))
 	for k, v := range x.list {
-		parts[k] = (&litExpr{v}).String()
+		parts[k] = (&litExpr{v: v}).String()
 	}
 	not := ""
 	if x.not {
@@ -677,7 +683,7 @@ func (x *likeExpr) String() string {
 	if x.not {
 		not = "NOT "
 	}
-	return fmt.Sprintf("(%s %sLIKE %s)", x.e, not, (&litExpr{value{t: String, s: x.pattern}}).String())
+	return fmt.Sprintf("(%s %sLIKE %s)", x.e, not, (&litExpr{v: value{t: String, s: x.pattern}}).String())
 }
 func (x *likeExpr) eval(b *batch, sel []int32) *vec {
 	in := x.e.eval(b, sel)

@@ -641,9 +641,9 @@ func (s *scope) bindNode(e sqlparser.Expr) (expr, error) {
 	case *sqlparser.Literal:
 		return bindLiteral(x)
 	case *sqlparser.NullVal:
-		return &litExpr{value{t: Null, null: true}}, nil
+		return &litExpr{v: value{t: Null, null: true}}, nil
 	case sqlparser.BoolVal:
-		return &litExpr{value{t: Bool, b: bool(x)}}, nil
+		return &litExpr{v: value{t: Bool, b: bool(x)}}, nil
 	case *sqlparser.AndExpr:
 		return s.logical(x.Left, x.Right, true)
 	case *sqlparser.OrExpr:
@@ -907,12 +907,12 @@ func unify(l, r expr) (expr, expr, error) {
 	case lt == Date && rt == String:
 		if lit, ok := r.(*litExpr); ok {
 			v, err := coerceLit(lit.v, Date)
-			return l, &litExpr{v}, err
+			return l, &litExpr{v: v}, err
 		}
 	case lt == String && rt == Date:
 		if lit, ok := l.(*litExpr); ok {
 			v, err := coerceLit(lit.v, Date)
-			return &litExpr{v}, r, err
+			return &litExpr{v: v}, r, err
 		}
 	}
 	return nil, nil, typeErr("cannot compare %s with %s (%s, %s)", lt, rt, l, r)
@@ -944,7 +944,7 @@ func makeArith(op byte, l, r expr) (expr, error) {
 		if t == Null {
 			t = Int64
 		}
-		return &litExpr{value{t: t, null: true}}, nil
+		return &litExpr{v: value{t: t, null: true}}, nil
 	case lt.numeric() && rt.numeric():
 		t := Int64
 		if lt == Float64 || rt == Float64 || op == '/' {
@@ -977,7 +977,7 @@ func (s *scope) interval(x *sqlparser.IntervalDateExpr) (expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		d = &litExpr{v}
+		d = &litExpr{v: v}
 	}
 	if d.typ() != Date {
 		return nil, typeErr("interval arithmetic needs a DATE, got %s (%s)", d.typ(), d)
@@ -1011,9 +1011,9 @@ func (s *scope) interval(x *sqlparser.IntervalDateExpr) (expr, error) {
 	}
 	switch x.Unit {
 	case sqlparser.IntervalDay:
-		return makeArith('+', d, &litExpr{value{t: Int64, i: n}})
+		return makeArith('+', d, &litExpr{v: value{t: Int64, i: n}})
 	case sqlparser.IntervalWeek:
-		return makeArith('+', d, &litExpr{value{t: Int64, i: 7 * n}})
+		return makeArith('+', d, &litExpr{v: value{t: Int64, i: 7 * n}})
 	case sqlparser.IntervalMonth:
 		return fold(&addMonthsExpr{d, n}), nil
 	case sqlparser.IntervalQuarter:
@@ -1052,7 +1052,7 @@ func castTo(in expr, ct *sqlparser.ConvertType) (expr, error) {
 func bindLiteral(x *sqlparser.Literal) (expr, error) {
 	switch x.Type {
 	case sqlparser.StrVal:
-		return &litExpr{value{t: String, s: x.Val}}, nil
+		return &litExpr{v: value{t: String, s: x.Val}}, nil
 	case sqlparser.IntVal:
 		i, err := strconv.ParseInt(x.Val, 10, 64)
 		if err != nil {
@@ -1060,21 +1060,31 @@ func bindLiteral(x *sqlparser.Literal) (expr, error) {
 			if ferr != nil {
 				return nil, typeErr("integer %s out of range", x.Val)
 			}
-			return &litExpr{value{t: Float64, f: f}}, nil
+			return &litExpr{v: value{t: Float64, f: f}}, nil
 		}
-		return &litExpr{value{t: Int64, i: i}}, nil
+		return &litExpr{v: value{t: Int64, i: i}, exact: 1}, nil
 	case sqlparser.DecimalVal, sqlparser.FloatVal:
 		f, err := strconv.ParseFloat(x.Val, 64)
 		if err != nil {
 			return nil, typeErr("number %s out of range", x.Val)
 		}
-		return &litExpr{value{t: Float64, f: f}}, nil
+		var exact int8
+		if x.Type == sqlparser.DecimalVal {
+			digits := 0
+			if dot := strings.IndexByte(x.Val, '.'); dot >= 0 {
+				digits = len(x.Val) - dot - 1
+			}
+			if digits <= 15 {
+				exact = int8(digits + 1)
+			}
+		}
+		return &litExpr{v: value{t: Float64, f: f}, exact: exact}, nil
 	case sqlparser.DateVal:
 		d, ok := parseDate(x.Val)
 		if !ok {
 			return nil, typeErr("DATE %q is not a date (YYYY-MM-DD)", x.Val)
 		}
-		return &litExpr{value{t: Date, i: d}}, nil
+		return &litExpr{v: value{t: Date, i: d}}, nil
 	}
 	return nil, unsupported("literal %s", sqlparser.String(x))
 }
@@ -1116,5 +1126,31 @@ func fold(e expr) expr {
 	v := e.eval(&batch{n: 1}, nil)
 	out := v.get(0)
 	out.t = e.typ()
-	return &litExpr{out}
+	lit := &litExpr{v: out}
+	// Keep decimal exactness through casts, negation and + - *.
+	exact := func(k expr) int8 { return k.(*litExpr).exact }
+	switch x := e.(type) {
+	case *castExpr:
+		if x.to == Float64 || x.to == x.e.typ() {
+			lit.exact = exact(x.e)
+		}
+	case *negExpr:
+		lit.exact = exact(x.e)
+	case *arithExpr:
+		l, r := exact(x.l), exact(x.r)
+		if l > 0 && r > 0 {
+			switch x.op {
+			case '+', '-':
+				lit.exact = max(l, r)
+			case '*':
+				if l+r-1 <= 16 {
+					lit.exact = l + r - 1
+				}
+			}
+		}
+		if lit.exact > 0 && out.t == Float64 && !out.null {
+			lit.v.f, _ = strconv.ParseFloat(strconv.FormatFloat(out.f, 'f', int(lit.exact-1), 64), 64)
+		}
+	}
+	return lit
 }
