@@ -107,3 +107,43 @@ func TestClientGivesUpWhenItsContextEnds(t *testing.T) {
 		t.Fatalf("Begin without a service: %v", err)
 	}
 }
+
+// TestWaitingRequestsEndWithTheManager: a Status request waiting for a
+// saga is answered (unavailable) when the manager closes, not after its
+// wait runs out.
+func TestWaitingRequestsEndWithTheManager(t *testing.T) {
+	e := newEnv(t, nil)
+	svc := spawn(t, e.sys, e.m.ServiceProps())
+	waiting, open := e.gate()
+	defer open()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.m.Begin(ctx, "order", "o1", order(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	<-waiting
+	reply := make(chan *sagapb.StatusReply, 1)
+	go func() {
+		r, err := actor.Ask[*sagapb.StatusReply](ctx, e.sys, svc, &sagapb.StatusRequest{SagaId: "o1", WaitMillis: 60000})
+		if err != nil {
+			t.Error(err)
+		}
+		reply <- r
+	}()
+	// The request is waiting: the service has taken it.
+	waitFor(t, "the service takes the request", 5*time.Second, func() bool {
+		in, ok := e.sys.Info(svc)
+		return ok && in.Processed >= 1
+	})
+	if err := e.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-reply:
+		if r.GetCode() != sagapb.ErrorCode_ERROR_CODE_UNAVAILABLE {
+			t.Fatalf("reply %v, want unavailable", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("the waiting request was not answered when the manager closed")
+	}
+}

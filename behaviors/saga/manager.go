@@ -166,6 +166,10 @@ type Manager struct {
 
 	stopCompact chan struct{} // closed by Close
 	compactDone chan struct{} // closed when the compaction loop ends
+
+	// life ends when the manager closes: service requests that wait use it.
+	life     context.Context
+	lifeDone context.CancelFunc
 }
 
 // CompactStats says what Manager.Compact did.
@@ -273,6 +277,7 @@ func Start(sys *actor.System, cfg Config) (*Manager, error) {
 		cfg.Period = time.Second
 	}
 	m := &Manager{sys: sys, cfg: cfg, defs: map[string]*Definition{}, sagas: map[string]*entry{}}
+	m.life, m.lifeDone = context.WithCancel(context.Background())
 	for _, d := range cfg.Definitions {
 		nd, err := d.normalize()
 		if err != nil {
@@ -770,6 +775,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closed = true
 	m.mu.Unlock()
+	m.lifeDone()
 	close(m.stopCompact)
 	<-m.compactDone
 	if m.sys.Alive(m.sup) {

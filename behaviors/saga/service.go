@@ -40,14 +40,14 @@ func (m *Manager) ServiceProps() *actor.Props {
 		switch req := ctx.Message().(type) {
 		case *sagapb.BeginRequest:
 			later(ctx, func() any {
-				c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				c, cancel := context.WithTimeout(m.life, 30*time.Second)
 				defer cancel()
 				code, msg := errorCode(m.Begin(c, req.Definition, req.SagaId, req.Input))
 				return &sagapb.BeginReply{Code: code, Error: msg}
 			})
 		case *sagapb.ResumeRequest:
 			later(ctx, func() any {
-				c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				c, cancel := context.WithTimeout(m.life, 30*time.Second)
 				defer cancel()
 				code, msg := errorCode(m.Resume(c, req.SagaId))
 				return &sagapb.ResumeReply{Code: code, Error: msg}
@@ -59,7 +59,7 @@ func (m *Manager) ServiceProps() *actor.Props {
 			}
 			wait := time.Duration(min(req.WaitMillis, 60000)) * time.Millisecond
 			later(ctx, func() any {
-				c, cancel := context.WithTimeout(context.Background(), wait)
+				c, cancel := context.WithTimeout(m.life, wait)
 				defer cancel()
 				if _, err := m.Wait(c, req.SagaId); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 					code, msg := errorCode(err)
