@@ -80,6 +80,10 @@ func TestJointQuorum(t *testing.T) {
 	if got := c.committed(func(id uint64) uint64 { return match[id] }); got != 2 {
 		t.Fatalf("committed %d, want 2: the old majority holds 9, the new one only 2", got)
 	}
+	match = map[uint64]uint64{1: 9, 2: 1, 3: 1, 4: 9, 5: 9}
+	if got := c.committed(func(id uint64) uint64 { return match[id] }); got != 1 {
+		t.Fatalf("committed %d, want 1: the new majority holds 9, the old one only 1", got)
+	}
 	votes := map[uint64]bool{1: true, 2: true, 3: true}
 	if r := c.voteResult(votes); r != votePending {
 		t.Fatalf("old majority alone: %v, want pending", r)

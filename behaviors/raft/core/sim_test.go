@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -670,12 +671,23 @@ func (s *sim) proposeConfChange(nd *simNode) {
 	case k == 4 && len(cfg.learners) > 0:
 		single(ccRemoveNode, pick(cfg.learners))
 	case len(outsiders) > 0:
-		// Replace a voter through a joint configuration.
+		// Replace up to all voters through a joint configuration, so
+		// that the old and the new majorities can be disjoint.
 		cc.Transition = []raftpb.ConfChangeTransition{ccAuto, ccJointImplicit, ccJointExplicit}[s.rng.IntN(3)]
-		out := pick(voters)
-		cc.Changes = []*raftpb.ConfChangeSingle{{Type: ccAddNode, NodeId: pick(outsiders)}, {Type: ccRemoveNode, NodeId: out}}
-		if s.rng.IntN(2) == 0 {
-			cc.Changes[1].Type = ccAddLearner
+		out := slices.Clone(voters)
+		s.rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		in := slices.Clone(outsiders)
+		s.rng.Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
+		k := 1 + s.rng.IntN(min(len(in), len(out)))
+		for _, id := range in[:k] {
+			cc.Changes = append(cc.Changes, &raftpb.ConfChangeSingle{Type: ccAddNode, NodeId: id})
+		}
+		for _, id := range out[:k] {
+			typ := ccRemoveNode
+			if s.rng.IntN(2) == 0 {
+				typ = ccAddLearner
+			}
+			cc.Changes = append(cc.Changes, &raftpb.ConfChangeSingle{Type: typ, NodeId: id})
 		}
 	default:
 		return
