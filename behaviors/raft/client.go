@@ -144,7 +144,7 @@ func (c *Client) Status(ctx context.Context, id uint64) (*rpcpb.Status, error) {
 	if !ok {
 		return nil, fmt.Errorf("raft: no member %d in group %s", id, c.group)
 	}
-	return actor.Ask[*rpcpb.Status](ctx, c.sys, actor.NamedPID(addr, ActorName(c.group)), &rpcpb.StatusRequest{})
+	return actor.Ask[*rpcpb.Status](ctx, c.sys, actor.NamedPID(addr, ActorName(c.group, id)), &rpcpb.StatusRequest{})
 }
 
 // Leader returns the leader the client last found (0 if none yet).
@@ -168,7 +168,7 @@ func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.M
 	var last error
 	for attempt := 0; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
-		reply, err := actor.Ask[proto.Message](actx, c.sys, actor.NamedPID(addr, ActorName(c.group)), req)
+		reply, err := actor.Ask[proto.Message](actx, c.sys, actor.NamedPID(addr, ActorName(c.group, target)), req)
 		cancel()
 		redirected := false
 		switch r := reply.(type) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +32,7 @@ const (
 // Config configures one member of a Raft group.
 type Config struct {
 	// Group names the Raft group. The member's actor is registered on its
-	// node as "raft." + Group, and peers reach each other by that name
+	// node as ActorName(Group, ID), and peers reach each other by that name
 	// (actor.NamedPID), so they keep reaching a member across restarts.
 	// Required; letters, digits, '-', '_' and '.'.
 	Group string
@@ -141,9 +142,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// ActorName returns the name a member of group is registered under on its
-// node.
-func ActorName(group string) string { return "raft." + group }
+// ActorName returns the name member id of group is registered under on its
+// node: "raft.<group>.<id>". Several members (of one group or several) can
+// share a node.
+func ActorName(group string, id uint64) string {
+	return "raft." + group + "." + strconv.FormatUint(id, 10)
+}
 
 func (c *Config) peerIDs() []uint64 {
 	ids := make([]uint64, 0, len(c.Peers))

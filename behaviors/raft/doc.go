@@ -9,9 +9,9 @@
 // # Members
 //
 // Start (or ChildSpec, for a supervisor of your own) runs a member on a
-// node: an actor registered as ActorName(group), under a one_for_one
+// node: an actor registered as ActorName(group, id), under a one_for_one
 // supervisor. Members address each other with actor.NamedPID(nodeAddress,
-// ActorName(group)), so a member killed and restarted by its supervisor, or a
+// ActorName(group, id)), so a member killed and restarted by its supervisor, or a
 // node restarted from its data directory at the same address, is reached
 // again without anyone learning a new PID.
 //
@@ -57,7 +57,7 @@
 //
 // # Faults
 //
-// Kill the member actor (actor.System.Kill on WhereIs(ActorName(group))): its
+// Kill the member actor (actor.System.Kill on WhereIs(ActorName(group, id))): its
 // supervisor restarts it from its log. Crash the node (cluster.Node.Crash)
 // and start it again with the same data directory and actor-transport
 // address. Partition, delay or drop traffic with cluster.Faults. The tests

@@ -37,7 +37,7 @@ func Example() {
 		panic(err)
 	}
 
-	member, _ := sys.WhereIs(raft.ActorName("kv"))
+	member, _ := sys.WhereIs(raft.ActorName("kv", 1))
 	_ = sys.Kill(member) // the supervisor restarts it from its log
 
 	v, found, err := store.Get(ctx, "greeting")

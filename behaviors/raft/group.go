@@ -9,7 +9,7 @@ import (
 )
 
 // ChildSpec returns the child specification of a member for a supervisor of
-// your own: a permanent worker registered under ActorName(cfg.Group), so that
+// your own: a permanent worker registered under ActorName(cfg.Group, cfg.ID), so that
 // a killed member is restarted from its log and peers reach it again by
 // name.
 func ChildSpec(cfg Config) (supervision.ChildSpec, error) {
@@ -20,7 +20,7 @@ func ChildSpec(cfg Config) (supervision.ChildSpec, error) {
 	return supervision.ChildSpec{
 		ID:           "raft." + cfg.Group,
 		Props:        props,
-		Name:         ActorName(cfg.Group),
+		Name:         ActorName(cfg.Group, cfg.ID),
 		Restart:      supervision.Permanent,
 		Shutdown:     5 * time.Second,
 		StartTimeout: 30 * time.Second, // replaying a long log takes a while
@@ -28,7 +28,7 @@ func ChildSpec(cfg Config) (supervision.ChildSpec, error) {
 }
 
 // Start runs a member of cfg.Group on sys under its own one_for_one
-// supervisor (registered as "raft.<group>.sup") and returns the
+// supervisor (registered as ActorName(group, id) + ".sup") and returns the
 // supervisor's PID. The supervisor restarts a member that crashes or is
 // killed up to 20 times in 10 seconds.
 //
@@ -47,7 +47,7 @@ func Start(sys *actor.System, cfg Config) (*actor.PID, error) {
 		MaxRestarts: 20,
 		Period:      10 * time.Second,
 		Children:    []supervision.ChildSpec{child},
-	}, ActorName(cfg.Group)+".sup")
+	}, ActorName(cfg.Group, cfg.ID)+".sup")
 	if err != nil {
 		return nil, fmt.Errorf("raft: start member %d of %s: %w", cfg.ID, cfg.Group, err)
 	}

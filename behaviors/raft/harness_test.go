@@ -185,7 +185,7 @@ func (c *testCluster) killMember(i int) error {
 	if nd == nil {
 		return fmt.Errorf("node %d is down", i)
 	}
-	pid, ok := nd.System().WhereIs(raft.ActorName("kv"))
+	pid, ok := nd.System().WhereIs(raft.ActorName("kv", uint64(i+1)))
 	if !ok {
 		return fmt.Errorf("no member on node %d", i)
 	}

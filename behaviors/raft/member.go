@@ -20,7 +20,7 @@ import (
 )
 
 // Props returns the Props of a member actor for cfg. Run it under a
-// supervisor (see ChildSpec) and register it under ActorName(cfg.Group):
+// supervisor (see ChildSpec) and register it under ActorName(cfg.Group, cfg.ID):
 // peers address it by that name.
 func Props(cfg Config) (*actor.Props, error) {
 	if err := cfg.validate(); err != nil {
@@ -367,7 +367,7 @@ func (m *member) handleReady(ctx *actor.Context) error {
 		}
 		for _, msg := range rd.Messages {
 			if addr, ok := m.addrs[msg.To]; ok {
-				ctx.Send(actor.NamedPID(addr, ActorName(m.cfg.Group)), msg)
+				ctx.Send(actor.NamedPID(addr, ActorName(m.cfg.Group, msg.To)), msg)
 			} else {
 				m.mx.unroutable.Inc()
 			}

@@ -56,7 +56,7 @@ func TestSingleMember(t *testing.T) {
 		}
 	}
 	for round := range 2 {
-		pid, ok := sys.WhereIs(raft.ActorName(cfg.Group))
+		pid, ok := sys.WhereIs(raft.ActorName(cfg.Group, cfg.ID))
 		if !ok {
 			t.Fatal("member not registered")
 		}
@@ -67,7 +67,7 @@ func TestSingleMember(t *testing.T) {
 		if err != nil || !ok || len(v) != 1 || v[0] != 49 {
 			t.Fatalf("round %d: get after restart = %v %v %v", round, v, ok, err)
 		}
-		if newPID, _ := sys.WhereIs(raft.ActorName(cfg.Group)); newPID.String() == pid.String() {
+		if newPID, _ := sys.WhereIs(raft.ActorName(cfg.Group, cfg.ID)); newPID.String() == pid.String() {
 			t.Fatal("member was not restarted")
 		}
 	}
@@ -96,7 +96,7 @@ func TestSnapshotAndRestart(t *testing.T) {
 	if st.SnapshotIndex < 250 || st.FirstIndex < 200 {
 		t.Fatalf("no snapshot or compaction: %v", st)
 	}
-	pid, _ := sys.WhereIs(raft.ActorName(cfg.Group))
+	pid, _ := sys.WhereIs(raft.ActorName(cfg.Group, cfg.ID))
 	if err := sys.Kill(pid); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestMalformedInput(t *testing.T) {
 	sys, cfg := singleMember(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pid, _ := sys.WhereIs(raft.ActorName(cfg.Group))
+	pid, _ := sys.WhereIs(raft.ActorName(cfg.Group, cfg.ID))
 	for _, m := range []*raftpb.Message{
 		{}, {Type: raftpb.MessageType_MESSAGE_TYPE_APP}, {Type: 99, From: 7, To: 1},
 		{Type: raftpb.MessageType_MESSAGE_TYPE_APP, From: 9, To: 1, Term: 1 << 62, Entries: []*raftpb.Entry{nil}},

@@ -357,3 +357,30 @@ func TestApplyConfChangeRefusesInvalid(t *testing.T) {
 }
 
 func protoMarshal(m *raftpb.ConfChange) ([]byte, error) { return proto.Marshal(m) }
+
+// The other half of §6's rule: while joint, a majority of the new voters
+// alone does not commit either.
+func TestJointNewMajorityAloneDoesNotCommit(t *testing.T) {
+	nw := newCluster(t, 3)
+	nw.campaign(1)
+	nw.addNode(4)
+	nw.addNode(5)
+	if err := nw.nodes[1].rn.ProposeConfChange(cc(ccJointExplicit, addV(4), addV(5), rm(2), rm(3))); err != nil {
+		t.Fatal(err)
+	}
+	nw.settle()
+	if s := nw.nodes[1].status(); !slices.Equal(s.Config.VotersOutgoing, []uint64{1, 2, 3}) {
+		t.Fatalf("config %v, want joint", s.Config)
+	}
+	nw.drop = func(m *raftpb.Message) bool { return m.To == 2 || m.To == 3 || m.From == 2 || m.From == 3 }
+	commit := nw.nodes[1].status().Commit
+	_ = nw.propose(1, "x")
+	if s := nw.nodes[1].status(); s.Commit != commit || nw.nodes[4].status().LastIndex != s.LastIndex {
+		t.Fatalf("leader %+v: committed with the new majority alone (or 4 lacks the entry)", s)
+	}
+	nw.heal()
+	nw.tickAll(1)
+	if s := nw.nodes[1].status(); s.Commit != s.LastIndex {
+		t.Fatalf("not committed once both majorities hold it: %+v", s)
+	}
+}

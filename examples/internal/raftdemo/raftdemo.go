@@ -131,7 +131,7 @@ func (c *Cluster) Leader(ctx context.Context) (*rpcpb.Status, error) {
 // KillMember kills the Raft actor of member id; its supervisor restarts it.
 func (c *Cluster) KillMember(id uint64) error {
 	sys := c.Nodes[id-1].System()
-	pid, ok := sys.WhereIs(raft.ActorName(Group))
+	pid, ok := sys.WhereIs(raft.ActorName(Group, id))
 	if !ok {
 		return fmt.Errorf("member %d is not running", id)
 	}

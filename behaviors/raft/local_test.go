@@ -1,0 +1,92 @@
+package raft_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"go.uber.org/zap"
+
+	"github.com/distributed-go/distributed/actor"
+	"github.com/distributed-go/distributed/behaviors/kv"
+	"github.com/distributed-go/distributed/behaviors/kv/kvcheck"
+	"github.com/distributed-go/distributed/behaviors/raft"
+	"github.com/distributed-go/distributed/behaviors/replog"
+)
+
+// localGroup runs n members of group "kv" on one actor system, without a
+// network transport: members reach each other by name on the same node.
+func localGroup(t *testing.T, n int, mutate ...func(*raft.Config)) (*actor.System, map[uint64]string) {
+	t.Helper()
+	sys, err := actor.NewSystem(actor.Config{Name: "local", Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sys.Shutdown(ctx)
+	})
+	peers := map[uint64]string{}
+	for id := uint64(1); id <= uint64(n); id++ {
+		peers[id] = sys.Address()
+	}
+	dir := t.TempDir()
+	for id := range peers {
+		cfg := raft.Config{Group: "kv", ID: id, Peers: peers, Dir: filepath.Join(dir, fmt.Sprint(id)),
+			NewStateMachine: func() replog.StateMachine { return kv.NewStore() }, SnapshotEntries: 200, CompactKeep: 20}
+		for _, m := range mutate {
+			m(&cfg)
+		}
+		if _, err := raft.Start(sys, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sys, peers
+}
+
+// TestLinearizabilityLocalKills: three members on one node (so the race
+// detector sees the whole member, client and storage path), clients
+// recording a history while member actors are killed at random and
+// restarted by their supervisors.
+func TestLinearizabilityLocalKills(t *testing.T) {
+	sys, peers := localGroup(t, 3)
+	d := 3 * time.Second
+	if *soak > 0 {
+		d = *soak
+	}
+	seed := rand.Uint64()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	kills := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewPCG(seed, 3))
+		for ctx.Err() == nil {
+			id := uint64(rng.IntN(3) + 1)
+			if pid, ok := sys.WhereIs(raft.ActorName("kv", id)); ok && sys.Kill(pid) == nil {
+				kills++
+			}
+			sleepCtx(ctx, 400*time.Millisecond)
+		}
+	}()
+	rec := kvcheck.NewRecorder()
+	rec.Run(ctx, kvcheck.Workload{Clients: 4, Keys: 3, OpTimeout: time.Second, Seed: seed}, func() *kv.Client {
+		return kv.NewClient(raft.NewClient(sys, "kv", peers, raft.ClientOptions{AttemptTimeout: 300 * time.Millisecond}))
+	})
+	<-done
+	res, _ := rec.Check(60 * time.Second)
+	st := rec.Stats()
+	t.Logf("seed %d; %d kills; history %+v; verdict %s", seed, kills, st, res)
+	if st.OK < 20 || kills == 0 {
+		t.Fatalf("too little happened to judge: %+v, %d kills", st, kills)
+	}
+	if res != porcupine.Ok {
+		t.Fatalf("history is %s (seed %d)", res, seed)
+	}
+}
