@@ -262,7 +262,7 @@ func orderSaga(inv, pay, ord Resolver, tune func(*Step)) *Definition {
 		{Name: stepOrder, Compensation: "Cancel order", Participant: ord},
 	}}
 	for i := range d.Steps {
-		d.Steps[i].Timeout = 2 * time.Second
+		d.Steps[i].Timeout = 10 * time.Second
 		d.Steps[i].Retry = RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
 		d.Steps[i].CompensationRetry = RetryPolicy{MaxAttempts: 6, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
 		if tune != nil {
