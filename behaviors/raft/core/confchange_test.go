@@ -376,11 +376,11 @@ func TestJointNewMajorityAloneDoesNotCommit(t *testing.T) {
 	commit := nw.nodes[1].status().Commit
 	_ = nw.propose(1, "x")
 	if s := nw.nodes[1].status(); s.Commit != commit || nw.nodes[4].status().LastIndex != s.LastIndex {
-		t.Fatalf("leader %+v: committed with the new majority alone (or 4 lacks the entry)", s)
+		t.Fatalf("leader commit %d last %d (was %d): committed with the new majority alone, or 4 lacks the entry", s.Commit, s.LastIndex, commit)
 	}
 	nw.heal()
 	nw.tickAll(1)
 	if s := nw.nodes[1].status(); s.Commit != s.LastIndex {
-		t.Fatalf("not committed once both majorities hold it: %+v", s)
+		t.Fatalf("commit %d of %d: not committed once both majorities hold it", s.Commit, s.LastIndex)
 	}
 }
