@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/distributed-go/distributed/actor"
 	"github.com/distributed-go/distributed/behaviors/kv"
 	"github.com/distributed-go/distributed/behaviors/raft"
 	"github.com/distributed-go/distributed/behaviors/replog"
@@ -96,4 +97,53 @@ func (s *ours) close() {
 	for _, nd := range s.nodes {
 		nd.Stop()
 	}
+}
+
+// oursLocal is three members of this project on one actor system: messages
+// between members are passed in memory (no serialization, no network), as
+// hashicorp/raft's in-memory transport does.
+type oursLocal struct {
+	sys     *actor.System
+	clients []*kv.Client
+}
+
+func startOursLocal(ctx context.Context, dir string, disk bool, clients int) (system, error) {
+	sys, err := actor.NewSystem(actor.Config{Name: "local", Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	s := &oursLocal{sys: sys}
+	peers := map[uint64]string{1: sys.Address(), 2: sys.Address(), 3: sys.Address()}
+	for id := range peers {
+		if _, err := raft.Start(sys, raft.Config{Group: "kv", ID: id, Peers: peers,
+			Dir:             filepath.Join(dir, strconv.FormatUint(id, 10)),
+			NewStateMachine: func() replog.StateMachine { return kv.NewStore() },
+			NoSync:          !disk,
+		}); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	for range clients {
+		s.clients = append(s.clients, kv.NewClient(raft.NewClient(sys, "kv", peers, raft.ClientOptions{})))
+	}
+	for {
+		if err := s.clients[0].Put(ctx, "warm", []byte("up")); err == nil {
+			return s, nil
+		} else if ctx.Err() != nil {
+			s.close()
+			return nil, fmt.Errorf("no leader: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *oursLocal) put(ctx context.Context, c int, key string, value []byte) error {
+	return s.clients[c].Put(ctx, key, value)
+}
+
+func (s *oursLocal) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.sys.Shutdown(ctx)
 }
