@@ -141,7 +141,7 @@ func (n *Node) Inspect(ctx context.Context, node string) (*clusterpb.NodeReport,
 	if !ok || m.State != Alive || m.RemoteAddress == "" {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownNode, node)
 	}
-	resp, err := n.serviceAsk(ctx, node, m.RemoteAddress, &clusterpb.InspectRequest{})
+	resp, err := n.serviceAsk(ctx, node, m.RemoteAddress, &clusterpb.InspectRequest{}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func (n *Node) Control(ctx context.Context, node string, req *clusterpb.ControlR
 		if !ok || m.RemoteAddress == "" || (m.State != Alive && !faultReq) || m.State == Left {
 			return nil, fmt.Errorf("%w: %q", ErrUnknownNode, node)
 		}
-		r, err := n.serviceAsk(ctx, node, m.RemoteAddress, req)
+		r, err := n.serviceAsk(ctx, node, m.RemoteAddress, req, m.State == Alive)
 		if err != nil {
 			return nil, err
 		}
@@ -329,8 +329,10 @@ func (n *Node) MemberByAddress(addr string) (Member, bool) {
 var replySeq atomic.Uint64
 
 // serviceAsk sends req to the inspection service at addr and waits for one
-// reply, bypassing the membership gate (see the file comment).
-func (n *Node) serviceAsk(ctx context.Context, node, addr string, req proto.Message) (proto.Message, error) {
+// reply, bypassing the membership gate (see the file comment). With
+// failFast, it gives up as soon as membership declares the node no longer
+// alive, rather than waiting for ctx (a crashed node never answers).
+func (n *Node) serviceAsk(ctx context.Context, node, addr string, req proto.Message, failFast bool) (proto.Message, error) {
 	rp := &replyProc{ch: make(chan any, 1)}
 	reg := n.sys.Protoactor().ProcessRegistry
 	raw, ok := reg.Add(rp, "$inspect.reply."+strconv.FormatUint(replySeq.Add(1), 36))
@@ -339,18 +341,30 @@ func (n *Node) serviceAsk(ctx context.Context, node, addr string, req proto.Mess
 	}
 	defer reg.Remove(raw)
 	n.sys.Protoactor().Root.Send(&pa.PID{Address: addr, Id: inspectID}, &pa.MessageEnvelope{Message: req, Sender: raw})
-	select {
-	case m := <-rp.ch:
-		switch r := m.(type) {
-		case *pa.DeadLetterResponse:
-			return nil, fmt.Errorf("%w: %s", ErrNoInspection, node)
-		case proto.Message:
-			return r, nil
-		default:
-			return nil, fmt.Errorf("cluster: inspect %s: unexpected reply %T", node, m)
+	var check <-chan time.Time
+	if failFast {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		check = t.C
+	}
+	for {
+		select {
+		case <-check:
+			if m, ok := n.Member(node); !ok || m.State != Alive {
+				return nil, fmt.Errorf("%w: %s went down before it answered", ErrUnknownNode, node)
+			}
+		case m := <-rp.ch:
+			switch r := m.(type) {
+			case *pa.DeadLetterResponse:
+				return nil, fmt.Errorf("%w: %s", ErrNoInspection, node)
+			case proto.Message:
+				return r, nil
+			default:
+				return nil, fmt.Errorf("cluster: inspect %s: unexpected reply %T", node, m)
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %s (%s) did not answer: %v", ErrUnknownNode, node, addr, ctx.Err())
 		}
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %s (%s) did not answer: %v", ErrUnknownNode, node, addr, ctx.Err())
 	}
 }
 

@@ -44,7 +44,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	workload := fs.String("workload", defaultWorkload(), "workload to run on every node: "+strings.Join(workloadNames(), ", "))
 	secret := fs.String("secret", "", "cluster `secret` (default: an open cluster on 127.0.0.1)")
 	verbose := fs.Bool("verbose", false, "copy the nodes' logs to this terminal")
-	restartAfter := fs.Duration("restart-after", 2*time.Second, "how long a crashed node stays down before it is restarted")
+	restartAfter := fs.Duration("restart-after", 5*time.Second, "how long a crashed node stays down before it is restarted")
 	pos, code, done := parseFlags(fs, args, stderr, demoUsage)
 	if done {
 		return code
