@@ -80,15 +80,18 @@ func (r Role) String() string {
 
 // raft is the protocol state machine. RawNode wraps it.
 type raft struct {
-	id    uint64
-	term  uint64
-	vote  uint64
-	lead  uint64
-	role  Role
-	log   *raftLog
-	cfg   membership
-	prs   map[uint64]*Progress
-	votes map[uint64]bool
+	id   uint64
+	term uint64
+	vote uint64
+	lead uint64
+	role Role
+	log  *raftLog
+	cfg  membership
+	// members and voters are cfg's members and voters, sorted (cached:
+	// they are walked on every broadcast).
+	members, voters []uint64
+	prs             map[uint64]*Progress
+	votes           map[uint64]bool
 	// pendingConfIndex is, on a leader, the index of the last membership
 	// change it appended (or its last index when it was elected): no new
 	// change is accepted until the application has applied up to it.
@@ -167,6 +170,8 @@ func newRaft(c *Config) (*raft, error) {
 		id:               cfg.ID,
 		log:              lg,
 		cfg:              members,
+		members:          members.ids(),
+		voters:           members.voterIDs(),
 		prs:              map[uint64]*Progress{},
 		readOnly:         newReadOnly(),
 		electionTimeout:  cfg.ElectionTick,
@@ -246,7 +251,7 @@ func (r *raft) reset(term uint64) {
 // resetProgress starts a fresh Progress for every member.
 func (r *raft) resetProgress() {
 	last := r.log.lastIndex()
-	ids := r.cfg.ids()
+	ids := r.members
 	r.prs = make(map[uint64]*Progress, len(ids))
 	for _, id := range ids {
 		r.prs[id] = r.newProgress(id, last)
@@ -343,7 +348,7 @@ func (r *raft) campaignWith(pre bool, ctx []byte) {
 	if r.pollResult() {
 		return
 	}
-	for _, id := range r.cfg.voterIDs() {
+	for _, id := range r.voters {
 		if id == r.id {
 			continue
 		}
@@ -490,7 +495,7 @@ func (r *raft) committedEntryInCurrentTerm() bool {
 }
 
 func (r *raft) bcastAppend() {
-	for _, id := range r.cfg.ids() {
+	for _, id := range r.members {
 		if id != r.id {
 			r.sendAppend(id, true)
 		}
@@ -537,7 +542,7 @@ func (r *raft) sendAppend(to uint64, sendIfEmpty bool) bool {
 }
 
 func (r *raft) bcastHeartbeat(ctx []byte) {
-	for _, id := range r.cfg.ids() {
+	for _, id := range r.members {
 		if id == r.id {
 			continue
 		}

@@ -199,11 +199,11 @@ func (r *raft) applyConfChange(cc *raftpb.ConfChange) (*raftpb.ConfState, error)
 // leadership transfer and its own leadership.
 func (r *raft) switchTo(cfg membership) {
 	old := r.prs
-	r.cfg = cfg
+	r.cfg, r.members, r.voters = cfg, cfg.ids(), cfg.voterIDs()
 	last := r.log.lastIndex()
 	r.prs = make(map[uint64]*Progress, len(old))
 	var added []uint64
-	for _, id := range cfg.ids() {
+	for _, id := range r.members {
 		if pr, ok := old[id]; ok {
 			pr.IsLearner = !cfg.isVoter(id)
 			r.prs[id] = pr
@@ -252,7 +252,7 @@ func (r *raft) handOver() {
 		return
 	}
 	var to uint64
-	for _, id := range r.cfg.voterIDs() {
+	for _, id := range r.voters {
 		if pr := r.prs[id]; to == None || pr.Match > r.prs[to].Match {
 			to = id
 		}
