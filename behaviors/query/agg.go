@@ -75,6 +75,67 @@ type groupTable struct {
 	strs  map[string]int32
 	null  int32 // group of the NULL key for single-key tables, or -1
 	buf   []byte
+	// Several keys of small cardinality (TPC-H Q1's two flags) take a
+	// faster path: each key column's values get dense codes, and the codes
+	// packed into one uint64 find the group.
+	fast   bool
+	coders []keyCoder
+	comp   map[uint64]int32
+}
+
+// keyCoder gives the distinct values of one key column dense codes from 1
+// (0 is NULL). Few distinct strings are found by a linear scan, which beats
+// a map lookup for short lists.
+type keyCoder struct {
+	strs []string
+	smap map[string]uint32
+	ints map[int64]uint32
+}
+
+func (c *keyCoder) code(v *vec, k int) uint32 {
+	if v.isNull(k) {
+		return 0
+	}
+	switch v.t {
+	case String:
+		s := v.s[k]
+		if c.smap == nil {
+			for j, x := range c.strs {
+				if x == s {
+					return uint32(j + 1)
+				}
+			}
+			c.strs = append(c.strs, s)
+			if len(c.strs) > 16 {
+				c.smap = map[string]uint32{}
+				for j, x := range c.strs {
+					c.smap[x] = uint32(j + 1)
+				}
+			}
+			return uint32(len(c.strs))
+		}
+		if code, ok := c.smap[s]; ok {
+			return code
+		}
+		c.strs = append(c.strs, s)
+		c.smap[s] = uint32(len(c.strs))
+		return uint32(len(c.strs))
+	case Bool:
+		if v.b[k] {
+			return 2
+		}
+		return 1
+	default:
+		if c.ints == nil {
+			c.ints = map[int64]uint32{}
+		}
+		if code, ok := c.ints[v.i[k]]; ok {
+			return code
+		}
+		code := uint32(len(c.ints) + 1)
+		c.ints[v.i[k]] = code
+		return code
+	}
 }
 
 func newGroupTable(types []Type) *groupTable {
@@ -87,7 +148,28 @@ func newGroupTable(types []Type) *groupTable {
 	} else {
 		g.strs = map[string]int32{}
 	}
+	if len(types) >= 2 && len(types) <= 4 {
+		g.fast = true
+		for _, t := range types {
+			if t == Float64 || t == Null {
+				g.fast = false
+			}
+		}
+		g.coders = make([]keyCoder, len(types))
+		g.comp = map[uint64]int32{}
+	}
 	return g
+}
+
+// slow leaves the packed-code path (a key column has more than 65535
+// distinct values) for the general one, carrying the groups over.
+func (g *groupTable) slow() {
+	g.fast = false
+	for id := 0; id < g.n; id++ {
+		g.buf = encodeKey(g.buf[:0], g.keys, id)
+		g.strs[string(g.buf)] = int32(id)
+	}
+	g.coders, g.comp = nil, nil
 }
 
 func (g *groupTable) add(kv []*vec, k int) int32 {
@@ -148,7 +230,37 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 		}
 		return
 	}
-	for k := 0; k < m; k++ {
+	k := 0
+	if g.fast {
+		var lastComp uint64 = 1<<64 - 1
+		var lastID int32
+	rows:
+		for ; k < m; k++ {
+			var comp uint64
+			for c, v := range kv {
+				code := g.coders[c].code(v, k)
+				if code > 0xFFFF {
+					g.slow()
+					break rows
+				}
+				comp |= uint64(code) << (16 * c)
+			}
+			if comp == lastComp {
+				out[k] = lastID
+				continue
+			}
+			id, ok := g.comp[comp]
+			if !ok {
+				id = g.add(kv, k)
+				g.comp[comp] = id
+			}
+			out[k], lastComp, lastID = id, comp, id
+		}
+		if g.fast {
+			return
+		}
+	}
+	for ; k < m; k++ {
 		g.buf = encodeKey(g.buf[:0], kv, k)
 		id, ok := g.strs[string(g.buf)]
 		if !ok {

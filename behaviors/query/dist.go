@@ -255,7 +255,16 @@ type Cluster struct {
 	// MaxBatchBytes bounds one batch message's Arrow data (default
 	// DefaultMaxBatchBytes).
 	MaxBatchBytes int
+	// IdleTimeout fails the query with ErrExecutorLost when no executor
+	// message arrives for this long while partitions are unfinished
+	// (default DefaultIdleTimeout). It catches messages lost without a
+	// failure notice, such as during a partition the gossip layer has not
+	// detected.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is Cluster's default IdleTimeout.
+const DefaultIdleTimeout = 60 * time.Second
 
 type partState struct {
 	task     int64
@@ -383,12 +392,27 @@ func (cl *Cluster) RunFragments(ctx context.Context, p *Plan, emit func(arrow.Re
 		}
 	}()
 
+	idle := cl.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
 	for remaining > 0 {
 		var ev any
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("%w: no message from the executors for %s with %d of %d partitions unfinished", ErrExecutorLost, idle, remaining, n)
 		case ev = <-events:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			timer.Reset(idle)
 		}
 		switch m := ev.(type) {
 		case *querypb.Batch:

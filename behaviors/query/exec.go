@@ -137,6 +137,13 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 				return nil
 			}
 		}
+		if sel != nil {
+			// Compact once: later expressions then read dense columns
+			// instead of gathering through the selection each time.
+			b = b.compact(sel)
+			sel = nil
+		}
+		b.memo = map[string]*vec{}
 		m := rows(b, sel)
 		switch {
 		case aggr != nil:
@@ -201,6 +208,15 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 
 // FragmentSchema is the layout of the batches RunPartition produces.
 func (p *Plan) FragmentSchema() *arrow.Schema { return p.fragment }
+
+// compact returns the selected rows of the columns the plan reads.
+func (b *batch) compact(sel []int32) *batch {
+	out := &batch{n: len(sel), cols: make([]*vec, len(b.cols))}
+	for k, c := range b.cols {
+		out.cols[k] = c.gather(sel)
+	}
+	return out
+}
 
 func typesOf(es []expr) []Type {
 	ts := make([]Type, len(es))

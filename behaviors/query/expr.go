@@ -11,6 +11,11 @@ import (
 type batch struct {
 	cols []*vec
 	n    int
+	// memo, when set, keeps the value of each arithmetic expression
+	// evaluated on the whole batch, so a subexpression shared by several
+	// aggregates (TPC-H Q1's l_extendedprice * (1 - l_discount)) is
+	// computed once.
+	memo map[string]*vec
 }
 
 // expr is a bound, typed scalar expression evaluated a batch at a time.
@@ -191,6 +196,19 @@ type arithExpr struct {
 func (a *arithExpr) typ() Type      { return a.t }
 func (a *arithExpr) String() string { return fmt.Sprintf("(%s %c %s)", a.l, a.op, a.r) }
 func (a *arithExpr) eval(b *batch, sel []int32) *vec {
+	if b.memo != nil && sel == nil {
+		key := a.String()
+		if v, ok := b.memo[key]; ok {
+			return v
+		}
+		v := a.compute(b, nil)
+		b.memo[key] = v
+		return v
+	}
+	return a.compute(b, sel)
+}
+
+func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 	// Constant right operands are common (x * 0.5, 1 - x): avoid building
 	// a constant vector for them.
 	l := a.l.eval(b, sel)
