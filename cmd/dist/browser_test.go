@@ -100,6 +100,8 @@ func TestObserverInBrowser(t *testing.T) {
 		fmt.Sprintf(`document.querySelector('tr.proc[data-pid=%q]') === null`, oldPID), 15*time.Second)
 	evalUntil("n2's counter restarted by its supervisor",
 		counter+` !== null && `+counter+`.dataset.restarts === "1"`, 15*time.Second)
+	evalUntil("the restart in the page's recent changes",
+		`document.getElementById("events").textContent.includes("n2: counter restarted by its supervisor")`, 5*time.Second)
 	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#message")))
 	if err != nil {
 		t.Fatal(err)

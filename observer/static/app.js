@@ -136,7 +136,35 @@
     s.nodes.forEach(function (n) { (n.processes || []).forEach(function (p) { known[p.pid] = true; }); });
   }
 
+  // noteChanges lists what changed since the previous snapshot: member
+  // states, restarts, fault rules.
+  var events = [];
+  function noteChanges(prev, s) {
+    if (!prev) return;
+    var t = new Date(s.time).toLocaleTimeString();
+    var before = {};
+    prev.members.forEach(function (m) { before[m.name] = m.state; });
+    s.members.forEach(function (m) {
+      if (before[m.name] !== m.state) events.unshift(t + "  " + m.name + " is " + m.state + (before[m.name] ? " (was " + before[m.name] + ")" : ""));
+    });
+    var restarts = {};
+    prev.nodes.forEach(function (n) { (n.processes || []).forEach(function (p) { if (p.child_id) restarts[n.name + "/" + p.parent + "/" + p.child_id] = p.child_restarts; }); });
+    s.nodes.forEach(function (n) {
+      (n.processes || []).forEach(function (p) {
+        var k = n.name + "/" + p.parent + "/" + p.child_id;
+        if (p.child_id && restarts[k] !== undefined && p.child_restarts > restarts[k]) {
+          events.unshift(t + "  " + n.name + ": " + p.child_id + " restarted by its supervisor (" + p.child_restarts + " so far)");
+        }
+      });
+    });
+    var rules = function (x) { return x.nodes.length ? (x.nodes[0].faults || []).join("; ") : ""; };
+    if (rules(prev) !== rules(s)) events.unshift(t + "  fault rules on " + s.node + ": " + (rules(s) || "none"));
+    events = events.slice(0, 20);
+    $("events").innerHTML = events.map(function (e) { return "<li>" + esc(e) + "</li>"; }).join("");
+  }
+
   function render(s) {
+    noteChanges(state, s);
     document.body.classList.toggle("readonly", !s.actions);
     $("node").textContent = "served by " + s.node;
     $("mode").textContent = s.actions ? "actions enabled" : "read-only";
