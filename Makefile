@@ -17,7 +17,7 @@ BENCH_OUT ?= bench.out
 FUZZTIME ?= 15s
 FUZZMINIMIZETIME ?= 2s
 
-.PHONY: all test fmt-check vet race norace bench bench-raft proto demo demo-supervision fuzz clean
+.PHONY: all test fmt-check vet race norace bench bench-raft bench-query proto demo demo-supervision fuzz clean
 
 all: test
 
@@ -59,6 +59,10 @@ RAFTBENCH_FLAGS ?= -clients 1,16,64 -d 5s
 bench-raft:
 	cd bench && $(GO) run ./raftbench -mode disk $(RAFTBENCH_FLAGS)
 	cd bench && $(GO) run ./raftbench -mode mem $(RAFTBENCH_FLAGS)
+
+## bench-query: TPC-H SF1 Q1/Q6 from Parquet, ours (1 node, 3 executors) vs DuckDB, same run; Flight and CSV throughput
+bench-query:
+	cd bench && $(GO) run ./query
 
 ## proto: regenerate every *.pb.go from its .proto (needs protoc: apt-get install protobuf-compiler)
 proto: bin/protoc-gen-go
