@@ -24,7 +24,8 @@ type Snapshot struct {
 	Actions bool `json:"actions"`
 	// Members are the members the serving node knows, itself included.
 	Members []Member `json:"members"`
-	// Nodes are the reports of the alive members, the serving node first.
+	// Nodes are the reports of the alive members, the serving node first,
+	// then the dead members (with only Name and Error).
 	Nodes []NodeView `json:"nodes"`
 }
 

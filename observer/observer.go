@@ -231,6 +231,13 @@ func (s *Server) Snapshot(ctx context.Context) Snapshot {
 	for _, r := range n.InspectAll(ctx) {
 		snap.Nodes = append(snap.Nodes, snapshotNode(r))
 	}
+	// Dead members are listed too, so that the page shows them missing.
+	for _, m := range snap.Members {
+		if m.State == cluster.Dead.String() {
+			snap.Nodes = append(snap.Nodes, NodeView{Name: m.Name, RemoteAddress: m.RemoteAddress, Faults: []string{}, Processes: []Process{},
+				Error: fmt.Sprintf("dead as %s sees it (crashed, or cut off by a partition)", n.Name())})
+		}
+	}
 	return snap
 }
 

@@ -259,6 +259,9 @@ func TestDemoAndCLI(t *testing.T) {
 		t.Fatalf("dist partition: %d %s %s", code, out, errOut)
 	}
 	waitFor(t, "n1 sees n2 and n3 dead", 10*time.Second, func() bool { return aliveMembers(snapshot(t, a)) == 1 })
+	if code, out, _ = dist("tree", "--addr", a); code != exitOK || !strings.Contains(out, "n2: not inspected: dead as n1 sees it") {
+		t.Fatalf("dist tree during the partition: %d\n%s", code, out)
+	}
 	code, _, errOut = dist("kill", "--addr", a, "n2:counter")
 	if code != exitUnreachable || !strings.Contains(errOut, "partition") {
 		t.Fatalf("kill across the partition: %d %s", code, errOut)
