@@ -245,6 +245,10 @@ func resolveActor(s *observer.Snapshot, node, name string) (string, error) {
 		if n.Name != node {
 			continue
 		}
+		if n.Error != "" {
+			return "", &observer.APIError{Code: observer.CodeUnreachable, Message: fmt.Sprintf(
+				"node %s: %s; ask another node with --addr, or heal the partition (dist partition --heal)", node, n.Error)}
+		}
 		var found []string
 		for _, p := range n.Processes {
 			if p.Label() == name || p.Name == name {
