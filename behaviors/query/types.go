@@ -315,6 +315,30 @@ func vecFromArrow(a arrow.Array, want Type) (*vec, error) {
 		for k := 0; k < n; k++ {
 			v.b[k] = x.Value(k)
 		}
+	case *array.Dictionary:
+		dict, ok := x.Dictionary().(*array.String)
+		if !ok || want != String {
+			return nil, fmt.Errorf("unsupported: column type %s", a.DataType())
+		}
+		words := make([]string, dict.Len())
+		for k := range words {
+			words[k] = dict.Value(k)
+		}
+		v.s = make([]string, n)
+		switch idx := x.Indices().(type) {
+		case *array.Int32:
+			for k, j := range idx.Int32Values() {
+				if v.null == nil || !v.null[k] {
+					v.s[k] = words[j]
+				}
+			}
+		default:
+			for k := 0; k < n; k++ {
+				if !x.IsNull(k) {
+					v.s[k] = words[x.GetValueIndex(k)]
+				}
+			}
+		}
 	case *array.Null:
 		v.null = make([]bool, n)
 		for k := range v.null {
