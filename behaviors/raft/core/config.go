@@ -103,7 +103,12 @@ type Config struct {
 
 	// Applied is the last index the application has already applied (for a
 	// state machine that survives restarts). Committed entries at or below
-	// it are not returned again. Default 0: apply from the first entry.
+	// it are not returned again. Default 0: apply from the first entry
+	// after the storage's snapshot (the state machine is restored from the
+	// snapshot; an Applied below it changes nothing). The configuration
+	// the core starts with is the snapshot's (or Peers): an application
+	// that sets Applied past the snapshot must not skip membership changes
+	// between the two, or pass their result some other way.
 	Applied uint64
 
 	// RandSeed seeds the source of randomized election timeouts so that

@@ -203,7 +203,10 @@ func newRaft(c *Config) (*raft, error) {
 		lg.committed = max(lg.committed, si)
 		lg.applied = si
 	}
-	if cfg.Applied > 0 {
+	if cfg.Applied > lg.applied {
+		// The state machine survived the restart: do not apply again what
+		// it holds. (An Applied below the snapshot changes nothing: the
+		// state machine is restored from the snapshot.)
 		lg.appliedTo(min(cfg.Applied, lg.committed))
 	}
 	r.becomeFollower(hs.Term, None)

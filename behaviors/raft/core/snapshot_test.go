@@ -320,6 +320,17 @@ func TestRestartFromSnapshot(t *testing.T) {
 	if len(n.applied) != 1 || n.applied[0].Index != 6 {
 		t.Fatalf("applied %v, want entry 6 only", n.applied)
 	}
+	// Config.Applied below the snapshot changes nothing; above it, the
+	// entries up to it are not applied again.
+	for _, tt := range []struct{ applied, want uint64 }{{3, 5}, {6, 6}, {9, 6}} {
+		n, err := NewRawNode(&Config{ID: 1, Storage: st, Applied: tt.applied})
+		if err != nil {
+			t.Fatalf("Applied %d: %v", tt.applied, err)
+		}
+		if got := n.Status().Applied; got != tt.want {
+			t.Fatalf("Applied %d: applied %d, want %d", tt.applied, got, tt.want)
+		}
+	}
 	// Config.Peers may be empty when storage holds a snapshot, but not
 	// otherwise.
 	if _, err := NewRawNode(&Config{ID: 1, Storage: st}); err != nil {
