@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/distributed-go/distributed/observer"
 )
 
 // findChromium returns a Chromium or Chrome binary, or "" if there is none.
@@ -118,4 +120,52 @@ func TestObserverInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshot of the observer after the kill: %s", path)
 	fmt.Fprintf(os.Stderr, "observer screenshot: %s\n", path)
+}
+
+// With a cluster secret, the page works when opened with the #token=… URL
+// that dist demo --secret prints, and explains itself without it.
+func TestObserverInBrowserWithSecret(t *testing.T) {
+	chrome := findChromium()
+	if chrome == "" {
+		t.Skip("no chromium binary found (apt-get install chromium, or set DIST_CHROMIUM)")
+	}
+	if testing.Short() {
+		t.Skip("starts a node and a browser")
+	}
+	addr := startSoloNode(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+	poll := func(what, expr string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+				t.Fatalf("timed out waiting in the page for: %s\n%.2000s", what, html)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
+		t.Fatal(err)
+	}
+	poll("the page asks for the secret", `document.getElementById("message").textContent.includes("this cluster has a secret")`)
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/#token="+observer.Token("cookie"))); err != nil {
+		t.Fatal(err)
+	}
+	poll("the member and its read-only tree", `document.querySelectorAll('#members tr[data-state="alive"]').length === 1 &&
+		document.querySelector('tr.proc[data-child="counter"]') !== null && document.body.classList.contains("readonly")`)
 }

@@ -352,14 +352,12 @@ func TestCLIErrors(t *testing.T) {
 	}
 }
 
-// A node without --actions is read-only, and a cluster with a secret
-// rejects a client without it or with a wrong one.
-func TestNodeSecretAndReadOnly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a node process")
-	}
+// startSoloNode runs one `dist node` with a secret and the services
+// workload, without actions, and waits until it is ready.
+func startSoloNode(t *testing.T) (addr string) {
+	t.Helper()
 	bin := distBinary(t)
-	addr := freeAddr(t)
+	addr = freeAddr(t)
 	out := &syncBuffer{}
 	cmd := exec.Command(bin, "node", "--name", "solo", "--listen", "127.0.0.1:0", "--gossip", freeAddr(t),
 		"--http", addr, "--secret", "cookie", "--workload", "services")
@@ -389,6 +387,16 @@ func TestNodeSecretAndReadOnly(t *testing.T) {
 	if first, _, _ := strings.Cut(out.String(), "\n"); !strings.HasPrefix(first, "{") {
 		t.Fatalf("dist node does not log JSON: %q", first)
 	}
+	return addr
+}
+
+// A node without --actions is read-only, and a cluster with a secret
+// rejects a client without it or with a wrong one.
+func TestNodeSecretAndReadOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node process")
+	}
+	addr := startSoloNode(t)
 	code, _, errOut := dist("ps", "--addr", addr)
 	if code != exitUnauthorized || !strings.Contains(errOut, "secret") {
 		t.Fatalf("ps without the secret: %d %s", code, errOut)

@@ -8,11 +8,14 @@
 
   // A token in the URL fragment (#token=...) is kept as a cookie so that
   // the event stream, which cannot send headers, carries it too.
-  var m = /(?:^#|&)token=([0-9a-f]+)/.exec(location.hash);
-  if (m) {
+  function takeToken() {
+    var m = /(?:^#|&)token=([0-9a-f]+)/.exec(location.hash);
+    if (!m) return false;
     document.cookie = "dist_token=" + m[1] + "; path=/; SameSite=Strict";
     history.replaceState(null, "", location.pathname);
+    return true;
   }
+  takeToken();
 
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
@@ -194,8 +197,16 @@
     }
   });
 
+  var es = null;
+  window.addEventListener("hashchange", function () {
+    if (takeToken() && (es === null || es.readyState === EventSource.CLOSED)) {
+      say("");
+      connect();
+    }
+  });
+
   function connect() {
-    var es = new EventSource("api/events");
+    es = new EventSource("api/events");
     es.addEventListener("snapshot", function (e) {
       $("conn").textContent = "live";
       $("conn").className = "conn";
