@@ -311,10 +311,24 @@ func run(dir string, sf, runs, csvOrders int) error {
 	return csvScan(ctx, dir, csvOrders, runs, db)
 }
 
-// flightThroughput streams lineitem's numeric and date columns through a
+// flightThroughput streams eight numeric lineitem columns (6M rows, held
+// in memory, so that Parquet decoding is not what is measured) through a
 // Flight SQL server on loopback and counts the Arrow bytes received.
 func flightThroughput(ctx context.Context, cat *query.Catalog, runs int) error {
-	srv, err := query.NewFlightSQLServer(cat, query.LocalRunner{}).Serve("127.0.0.1:0")
+	const cols = "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax"
+	schema, recs, err := (&query.Engine{Catalog: cat}).Query(ctx, "SELECT "+cols+" FROM lineitem")
+	if err != nil {
+		return err
+	}
+	mem, err := query.NewMemTable(schema, recs)
+	if err != nil {
+		return err
+	}
+	mcat := query.NewCatalog()
+	if err := mcat.Register("lineitem", mem); err != nil {
+		return err
+	}
+	srv, err := query.NewFlightSQLServer(mcat, query.LocalRunner{}).Serve("127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -324,7 +338,7 @@ func flightThroughput(ctx context.Context, cat *query.Catalog, runs int) error {
 		return err
 	}
 	defer cl.Close()
-	const q = "SELECT l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax, l_shipdate, l_commitdate, l_receiptdate FROM lineitem"
+	q := "SELECT " + cols + " FROM lineitem"
 	var bytes int64
 	d, err := timeIt(runs, func() error {
 		bytes = 0
@@ -351,7 +365,7 @@ func flightThroughput(ctx context.Context, cat *query.Catalog, runs int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nFlight SQL DoGet on loopback (scan + stream, 11 columns, 6M rows): %.0f MB in %s = %.2f GB/s\n",
+	fmt.Printf("\nFlight SQL DoGet on loopback (8 numeric columns, 6M rows from memory): %.0f MB in %s = %.2f GB/s\n",
 		float64(bytes)/1e6, d.Round(time.Millisecond), float64(bytes)/d.Seconds()/1e9)
 	return nil
 }
