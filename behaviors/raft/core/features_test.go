@@ -518,3 +518,34 @@ func TestLeaseStartGuard(t *testing.T) {
 		t.Fatalf("after an election timeout: %+v, want a vote for 2 at term 2", s)
 	}
 }
+
+// checkLogger fails the test on a malformed log message (a format verb
+// without its argument, or an argument without its verb).
+type checkLogger struct {
+	t     testing.TB
+	lines int
+}
+
+func (l *checkLogger) check(f string, a ...any) {
+	l.lines++
+	if s := fmt.Sprintf(f, a...); strings.Contains(s, "%!") {
+		l.t.Errorf("malformed log message: %s", s)
+	}
+}
+func (l *checkLogger) Debugf(f string, a ...any) { l.check(f, a...) }
+func (l *checkLogger) Infof(f string, a ...any)  { l.check(f, a...) }
+func (l *checkLogger) Warnf(f string, a ...any)  { l.check(f, a...) }
+
+// Every log message the core writes, in simulations that exercise
+// elections, snapshots and membership changes, is well formed.
+func TestLogMessagesWellFormed(t *testing.T) {
+	lg := &checkLogger{t: t}
+	for seed := range int64(20) {
+		s := newSimWith(t, seed, 3, faultsFor(seed), simOpts{compact: true, spares: 2, confChange: true},
+			withPreVote, withCheckQuorum, func(c *Config) { c.Logger = lg })
+		s.run(300)
+	}
+	if lg.lines == 0 {
+		t.Fatal("nothing was logged")
+	}
+}

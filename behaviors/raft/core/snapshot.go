@@ -35,8 +35,8 @@ func (r *raft) sendSnapshot(to uint64, pr *Progress) bool {
 	}
 	md := snap.GetMetadata()
 	if md == nil || md.Index == 0 || md.Index+1 < r.log.firstIndex() {
-		r.logger.Warnf("raft %d: %d needs entries from %d, compacted, and the storage's snapshot (index %d) does not cover them",
-			r.id, to, pr.Next, md.GetIndex(), r.log.firstIndex())
+		r.logger.Warnf("raft %d: %d needs entries from %d, compacted (first index %d), and the storage's snapshot (index %d) does not cover them",
+			r.id, to, pr.Next, r.log.firstIndex(), md.GetIndex())
 		return false
 	}
 	r.logger.Debugf("raft %d: sending snapshot %d@%d (%d bytes) to %d", r.id, md.Index, md.Term, len(snap.Data), to)
