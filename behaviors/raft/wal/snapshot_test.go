@@ -277,3 +277,57 @@ func TestRecoverFromSnapshotOnly(t *testing.T) {
 	}
 	checkRange(t, w, 8, ents(2, 8, 9))
 }
+
+// Leading segments removed without a compaction record (as a crash in the
+// middle of removing them can leave, or an operator) leave the term of the
+// entry before the first one unknown; a snapshot that covers it supplies
+// it, and the log is compacted up to the snapshot.
+func TestRecoverBaseFromSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Options{SegmentSize: 200})
+	for i := uint64(1); i <= 30; i += 2 {
+		if err := w.SaveSync(nil, ents(1+i/10, i, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.CreateSnapshot(20, testCS, []byte("s")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	segs, _ := listSegments(dir)
+	var removed uint64
+	for _, name := range segs {
+		_, first, _ := parseSegmentName(name)
+		if first > 1 && first <= 15 {
+			break
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		removed++
+	}
+	if removed == 0 {
+		t.Fatalf("segments %v: nothing removed", segs)
+	}
+	w = mustOpen(t, dir, Options{SegmentSize: 200})
+	defer w.Close()
+	first, _ := w.FirstIndex()
+	if first != 21 {
+		t.Fatalf("first index %d, want 21 (after the snapshot)", first)
+	}
+	// Entries were saved in pairs (i, i+1) for odd i, in term 1+i/10.
+	termOf := func(j uint64) uint64 {
+		if j%2 == 0 {
+			j--
+		}
+		return 1 + j/10
+	}
+	if tm, err := w.Term(20); err != nil || tm != termOf(20) {
+		t.Fatalf("Term(20) = %d, %v; want the snapshot's term %d", tm, err, termOf(20))
+	}
+	var want []*raftpb.Entry
+	for i := uint64(21); i <= 30; i++ {
+		want = append(want, ent(termOf(i), i))
+	}
+	checkRange(t, w, 21, want)
+}

@@ -245,11 +245,18 @@ func (w *WAL) reconcile() error {
 		return nil
 	}
 	last := w.base + uint64(len(w.ents))
+	typ := recSnapshot
 	if si <= last && w.ents[si-w.base-1].Term == st {
-		return nil
+		if w.baseKnown {
+			return nil
+		}
+		// The term of the entry before the first one is unknown (its
+		// compaction record is gone): compact up to the snapshot, whose
+		// term is known.
+		typ = recCompact
 	}
 	w.buf = w.buf[:0]
-	if err := w.appendRecord(recSnapshot, &raftpb.Entry{Index: si, Term: st}); err != nil {
+	if err := w.appendRecord(typ, &raftpb.Entry{Index: si, Term: st}); err != nil {
 		return err
 	}
 	if err := w.flush(); err != nil {
@@ -258,7 +265,11 @@ func (w *WAL) reconcile() error {
 	if err := w.syncLocked(); err != nil {
 		return err
 	}
-	w.ents = nil
+	if typ == recCompact {
+		w.ents = append([]*raftpb.Entry(nil), w.ents[si-w.base:]...)
+	} else {
+		w.ents = nil
+	}
 	w.base, w.baseTerm, w.baseKnown = si, st, true
 	return nil
 }
