@@ -234,11 +234,33 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 	if g.fast {
 		var lastComp uint64 = 1<<64 - 1
 		var lastID int32
+		// Dictionary-encoded columns: translate each dictionary word once,
+		// then rows map through their codes.
+		tr := make([][]uint32, len(kv))
+		for c, v := range kv {
+			if v.codes != nil && len(v.dict) <= 4096 {
+				t := make([]uint32, len(v.dict))
+				for j := range t {
+					t[j] = 1<<32 - 1 // not seen yet
+				}
+				tr[c] = t
+			}
+		}
 	rows:
 		for ; k < m; k++ {
 			var comp uint64
 			for c, v := range kv {
-				code := g.coders[c].code(v, k)
+				var code uint32
+				if t := tr[c]; t != nil && !v.isNull(k) {
+					j := v.codes[k]
+					code = t[j]
+					if code == 1<<32-1 {
+						code = g.coders[c].code(v, k)
+						t[j] = code
+					}
+				} else {
+					code = g.coders[c].code(v, k)
+				}
 				if code > 0xFFFF {
 					g.slow()
 					break rows

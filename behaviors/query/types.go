@@ -93,6 +93,12 @@ type vec struct {
 	s    []string  // String
 	b    []bool    // Bool
 	null []bool    // nil when no value is null
+	// codes and dict, when set, say that s[k] == dict[codes[k]] for every
+	// non-null row (the column was dictionary-encoded); group-by uses the
+	// codes instead of comparing strings. Operations that make new values
+	// leave them unset.
+	codes []int32
+	dict  []string
 }
 
 func (v *vec) isNull(k int) bool { return v.null != nil && v.null[k] }
@@ -237,6 +243,13 @@ func (v *vec) gather(sel []int32) *vec {
 		for k, r := range sel {
 			out.s[k] = src[r]
 		}
+		if v.codes != nil {
+			out.dict = v.dict
+			out.codes = make([]int32, len(sel))
+			for k, r := range sel {
+				out.codes[k] = v.codes[r]
+			}
+		}
 	case Bool:
 		out.b = make([]bool, len(sel))
 		src := v.b
@@ -327,7 +340,8 @@ func vecFromArrow(a arrow.Array, want Type) (*vec, error) {
 		v.s = make([]string, n)
 		switch idx := x.Indices().(type) {
 		case *array.Int32:
-			for k, j := range idx.Int32Values() {
+			v.codes, v.dict = idx.Int32Values(), words
+			for k, j := range v.codes {
 				if v.null == nil || !v.null[k] {
 					v.s[k] = words[j]
 				}
