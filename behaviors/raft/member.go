@@ -316,7 +316,7 @@ func (m *member) status(ctx *actor.Context) *rpcpb.Status {
 	return &rpcpb.Status{Id: m.cfg.ID, Role: st.Role.String(), Term: st.Term, LeaderId: st.Lead,
 		Commit: st.Commit, Applied: m.applied, LastIndex: st.LastIndex, Address: ctx.System().Address(),
 		Voters: st.Config.GetVoters(), Learners: st.Config.GetLearners(), SnapshotIndex: m.snapIndex,
-		FirstIndex: first}
+		FirstIndex: first, Pid: ctx.Self().ToProto()}
 }
 
 func (m *member) redirect() *rpcpb.Redirect {

@@ -37,9 +37,10 @@ func screenshotPath() string {
 }
 
 // TestObserverInBrowser drives headless Chromium against a 3-process
-// cluster (dist demo): the page shows three members; clicking kill on
-// n2's counter removes that actor and the page shows it restarted by its
-// supervisor. It skips when no Chromium is installed (.ci/run installs
+// cluster (dist demo, with its replicated key-value store): the page shows
+// three members and the Raft leader; clicking kill on the leader removes that
+// actor and the page shows a new leader, in a later term, and the killed
+// member restarted by its supervisor. It skips when no Chromium is installed (.ci/run installs
 // Debian's chromium).
 func TestObserverInBrowser(t *testing.T) {
 	chrome := findChromium()
@@ -86,24 +87,31 @@ func TestObserverInBrowser(t *testing.T) {
 		t.Fatalf("open %s: %v", url, err)
 	}
 	evalUntil("three alive members", `document.querySelectorAll('#members tr[data-state="alive"]').length === 3`, 30*time.Second)
-	counter := `document.querySelector('tr.proc[data-node="n2"][data-child="counter"]')`
-	evalUntil("n2's counter in its tree", counter+` !== null`, 20*time.Second)
-	oldPID, err := chromedp.Run(ctx, chromedp.Evaluate[string](counter+`.dataset.pid`))
+	// The Raft members show their role and term (Context.SetInfo).
+	leaderRow := `[...document.querySelectorAll('tr.proc')].find(r => /role=leader /.test(r.textContent))`
+	evalUntil("a Raft leader in the page", leaderRow+` !== undefined`, 30*time.Second)
+	oldPID, err := chromedp.Run(ctx, chromedp.Evaluate[string](leaderRow+`.dataset.pid`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldTerm, err := chromedp.Run(ctx, chromedp.Evaluate[int](`+(`+leaderRow+`.textContent.match(/term=(\d+)/)[1])`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leader %s in term %d", oldPID, oldTerm)
 
-	// Click its kill button.
-	sel := `tr.proc[data-node="n2"][data-child="counter"] button.kill`
+	// Click the leader's kill button.
+	sel := fmt.Sprintf(`tr.proc[data-pid=%q] button.kill`, oldPID)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err != nil {
 		t.Fatalf("click kill: %v", err)
 	}
-	evalUntil("the killed incarnation gone from the page",
+	evalUntil("the killed leader gone from the page",
 		fmt.Sprintf(`document.querySelector('tr.proc[data-pid=%q]') === null`, oldPID), 15*time.Second)
-	evalUntil("n2's counter restarted by its supervisor",
-		counter+` !== null && `+counter+`.dataset.restarts === "1"`, 15*time.Second)
-	evalUntil("the restart in the page's recent changes",
-		`document.getElementById("events").textContent.includes("n2: counter restarted by its supervisor")`, 5*time.Second)
+	evalUntil("a new leader, in a later term, in the page",
+		fmt.Sprintf(`(() => { const r = %s; return r !== undefined && +(r.textContent.match(/term=(\d+)/)[1]) > %d })()`, leaderRow, oldTerm),
+		15*time.Second)
+	evalUntil("the killed member restarted by its supervisor, in the page's recent changes",
+		`document.getElementById("events").textContent.includes("restarted by its supervisor")`, 10*time.Second)
 	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#message")))
 	if err != nil {
 		t.Fatal(err)

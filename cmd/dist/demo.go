@@ -109,6 +109,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		d.logPath = filepath.Join(d.dir, "node.log")
 		ds = append(ds, d)
 	}
+	var peers []string
+	for _, d := range ds {
+		peers = append(peers, d.name+"="+d.remote)
+	}
 	for _, d := range ds {
 		var seeds []string
 		for _, o := range ds {
@@ -118,7 +122,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		}
 		d.args = []string{"node", "--name", d.name, "--listen", d.remote, "--gossip", d.gossip,
 			"--join", strings.Join(seeds, ","), "--data", d.dir, "--http", d.http, "--actions",
-			"--preset", "local", "--log-format", "console", "--workload", *workload, "--peers", strings.Join(names, ",")}
+			"--preset", "local", "--log-format", "console", "--workload", *workload, "--peers", strings.Join(peers, ",")}
 		if *secret != "" {
 			d.args = append(d.args, "--secret", *secret)
 		}
@@ -161,7 +165,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		stopping.Wait()
 		return exitFailure
 	}
-	printTour(stdout, ds, *secret, cliName(exe))
+	printTour(stdout, ds, *secret, cliName(exe), *workload)
 
 	<-sigs
 	say("\ndist demo: stopping (Ctrl-C again to kill at once)")
@@ -188,7 +192,7 @@ func cliName(exe string) string {
 	return "dist"
 }
 
-func printTour(w io.Writer, ds []*demoNode, secret, dist string) {
+func printTour(w io.Writer, ds []*demoNode, secret, dist, workload string) {
 	url := "http://" + ds[0].http + "/"
 	if secret != "" {
 		url += "#token=" + observer.Token(secret)
@@ -214,12 +218,23 @@ func printTour(w io.Writer, ds []*demoNode, secret, dist string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "A short tour (in the page, or with the CLI in another terminal):")
 	last := ds[len(ds)-1].name
-	fmt.Fprintf(w, "  1. Kill an actor:   %s kill%s %s:counter\n", dist, addr, ds[min(1, len(ds)-1)].name)
-	fmt.Fprintln(w, "     its supervisor restarts it at once; the page's \"restarted\" column counts it.")
+	if workload == "raft-kv" {
+		fmt.Fprintf(w, "  0. The replicated key-value store (a Raft group, one member per node):\n")
+		fmt.Fprintf(w, "                      %s kv put%s greeting hello;  %s kv get%s greeting;  %s kv status%s\n",
+			dist, addr, dist, addr, dist, addr)
+		fmt.Fprintf(w, "  1. Kill the leader: %s kill%s <node>:raft.kv.<id>   (kv status says who leads; or the page's kill button)\n", dist, addr)
+		fmt.Fprintln(w, "     a new leader within about half a second; the killed member restarts from its log and catches up.")
+	} else {
+		fmt.Fprintf(w, "  1. Kill an actor:   %s kill%s %s:counter\n", dist, addr, ds[min(1, len(ds)-1)].name)
+		fmt.Fprintln(w, "     its supervisor restarts it at once; the page's \"restarted\" column counts it.")
+	}
 	fmt.Fprintf(w, "  2. Crash a node:    %s crash%s %s\n", dist, addr, last)
 	fmt.Fprintln(w, "     the others see it dead within a second; the demo restarts it from its data directory.")
 	fmt.Fprintf(w, "  3. Partition:       %s partition%s %s     then: %s partition%s --heal\n", dist, addr, ds[0].name, dist, addr)
 	fmt.Fprintf(w, "  4. Slow a link:     %s delay%s %s '*' 200ms   (0 removes it)\n", dist, addr, ds[0].name)
+	if workload == "raft-kv" {
+		fmt.Fprintf(w, "  5. Check it:        %s check%s --d 10s   (clients + leader kills, porcupine's verdict, HTML history)\n", dist, addr)
+	}
 	fmt.Fprintf(w, "  Look around:        %s members%s, %s ps%s, %s tree%s\n", dist, addr, dist, addr, dist, addr)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Ctrl-C stops the cluster.")

@@ -218,7 +218,7 @@ func TestDemoAndCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-process cluster")
 	}
-	d := startDemo(t)
+	d := startDemo(t, "--workload", "services")
 	a := d.addr
 	waitFor(t, "three alive members, each with its services", 30*time.Second, func() bool {
 		s := snapshot(t, a)
@@ -334,8 +334,10 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"partition"}, exitUsage, "name the nodes"},
 		{[]string{"delay", "n1", "n2", "soon"}, exitUsage, "want e.g. 200ms"},
 		{[]string{"members", "--addr", "127.0.0.1:1"}, exitUnreachable, "node unreachable"},
-		{[]string{"kv", "get", "x"}, exitUnavailable, "not available yet: needs the Raft KV"},
-		{[]string{"check"}, exitUnavailable, "not available yet: needs the Raft KV"},
+		{[]string{"kv"}, exitUsage, "which operation"},
+		{[]string{"kv", "put", "x"}, exitUsage, "needs 2 argument"},
+		{[]string{"kv", "get", "x", "--addr", "127.0.0.1:1"}, exitUnreachable, "unreachable"},
+		{[]string{"check", "--addr", "127.0.0.1:1", "--d", "1s"}, exitUnreachable, "unreachable"},
 		{[]string{"node"}, exitUsage, "--name is required"},
 		{[]string{"node", "--name", "x", "--log-format", "xml"}, exitUsage, "--log-format"},
 		{[]string{"demo", "--nodes", "0"}, exitUsage, "--nodes 0"},

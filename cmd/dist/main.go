@@ -8,7 +8,8 @@
 //	dist partition <nodes...>       cut the cluster in two (--heal undoes it)
 //	dist delay <from> <to> <d>      slow a link down
 //	dist drop <from> <to>           drop a link's messages
-//	dist kv, dist check             the replicated key-value store (not available yet)
+//	dist kv get|put|delete|cas      the replicated key-value store (raft-kv workload)
+//	dist check                      a linearizability check of it under leader kills
 //
 // The inspection commands talk to any node's observer (--addr, default
 // 127.0.0.1:8080, or $DIST_ADDR), which reaches the rest of the cluster.
@@ -64,8 +65,8 @@ func init() {
 		{"partition", "partition the cluster: dist partition <group> [<group>...] | --heal", runPartition},
 		{"delay", "delay messages on a link: dist delay <from> <to> <duration>", runDelay},
 		{"drop", "drop messages on a link: dist drop <from> <to> [--p probability] [--off]", runDrop},
-		{"kv", "read and write the replicated key-value store (needs the Raft KV)", runKV},
-		{"check", "run a linearizability check (needs the Raft KV)", runCheck},
+		{"kv", "the replicated key-value store: dist kv get|put|delete|cas|status", runKV},
+		{"check", "a linearizability check of the key-value store while its leader is killed: dist check [--d 10s]", runCheck},
 	}
 }
 

@@ -29,6 +29,25 @@ import (
 // demo, Kubernetes) restarts it from its data directory.
 const exitCrashed = 75
 
+// parsePeers parses --peers: comma-separated name or name=host:port.
+func parsePeers(s string) (names []string, addrs map[string]string, err error) {
+	addrs = map[string]string{}
+	for _, p := range splitList(s) {
+		name, addr, hasAddr := strings.Cut(p, "=")
+		if name == "" || (hasAddr && addr == "") {
+			return nil, nil, fmt.Errorf("--peers: %q is not name or name=host:port", p)
+		}
+		if hasAddr {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return nil, nil, fmt.Errorf("--peers: %q: %w", p, err)
+			}
+			addrs[name] = addr
+		}
+		names = append(names, name)
+	}
+	return names, addrs, nil
+}
+
 // nodeFlags are dist node's flags.
 type nodeFlags struct {
 	name, listen, gossip, advertise, join, data, http, secret string
@@ -54,7 +73,7 @@ func nodeFlagSet(f *nodeFlags) *flag.FlagSet {
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.workload, "workload", "none", "workload to run: "+strings.Join(workloadNames(), ", "))
-	fs.StringVar(&f.peers, "peers", "", "comma-separated names of all the nodes the cluster is expected to have (for workloads)")
+	fs.StringVar(&f.peers, "peers", os.Getenv("DIST_PEERS"), "all the nodes the cluster is expected to have, comma-separated `name[=host:port]` with each one's actor transport address (for workloads: raft-kv needs the addresses) ($DIST_PEERS)")
 	return fs
 }
 
@@ -201,7 +220,9 @@ func serveNode(f nodeFlags, log *zap.Logger, sigs <-chan os.Signal, crash func()
 		node.Stop()
 		return fmt.Errorf("--http %s: %w", f.http, err)
 	}
-	srv := &http.Server{Handler: obs.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", obs.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("observer listening", zap.String("url", "http://"+ln.Addr().String()+"/"), zap.Bool("actions", f.actions))
 
@@ -221,7 +242,17 @@ func serveNode(f nodeFlags, log *zap.Logger, sigs <-chan os.Signal, crash func()
 	var stopWorkload func(context.Context) error
 	if w != nil {
 		wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		stopWorkload, err = w.Start(wctx, WorkloadEnv{Node: node, DataDir: f.data, Peers: splitList(f.peers), Logger: log.Named(w.Name())})
+		names, addrs, perr := parsePeers(f.peers)
+		if perr != nil {
+			wcancel()
+			close(stop)
+			bg.Wait()
+			_ = srv.Close()
+			node.Stop()
+			return perr
+		}
+		stopWorkload, err = w.Start(wctx, WorkloadEnv{Node: node, DataDir: f.data, Peers: names, PeerAddrs: addrs,
+			Logger: log.Named(w.Name()), Mux: mux, Secret: f.secret})
 		wcancel()
 		if err != nil {
 			close(stop)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,17 @@ type WorkloadEnv struct {
 	DataDir string
 	// Peers are the names of the nodes that the cluster is expected to
 	// have, this one included, when they are known (dist demo).
-	Peers  []string
-	Logger *zap.Logger
+	Peers []string
+	// PeerAddrs maps those names to their actor transport addresses, when
+	// --peers gives them (name=host:port).
+	PeerAddrs map[string]string
+	Logger    *zap.Logger
+	// Mux serves the node's HTTP endpoints (the observer's under "/"): a
+	// workload may add its own under /api/<workload>/.
+	Mux *http.ServeMux
+	// Secret is the cluster secret ("" for an open cluster): endpoints a
+	// workload adds check observer.Token(Secret) as the observer does.
+	Secret string
 }
 
 var workloads = map[string]Workload{}

@@ -13,6 +13,7 @@
 package rpcpb
 
 import (
+	actorpb "github.com/distributed-go/distributed/actor/actorpb"
 	raftpb "github.com/distributed-go/distributed/behaviors/raft/raftpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -402,7 +403,10 @@ type Status struct {
 	// snapshot_index is the index of the member's latest snapshot (0: none).
 	SnapshotIndex uint64 `protobuf:"varint,11,opt,name=snapshot_index,json=snapshotIndex,proto3" json:"snapshot_index,omitempty"`
 	// first_index is the first log entry the member still holds.
-	FirstIndex    uint64 `protobuf:"varint,12,opt,name=first_index,json=firstIndex,proto3" json:"first_index,omitempty"`
+	FirstIndex uint64 `protobuf:"varint,12,opt,name=first_index,json=firstIndex,proto3" json:"first_index,omitempty"`
+	// pid is the member actor's current incarnation (to link to, monitor or
+	// kill it).
+	Pid           *actorpb.PID `protobuf:"bytes,13,opt,name=pid,proto3" json:"pid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,6 +523,13 @@ func (x *Status) GetFirstIndex() uint64 {
 		return x.FirstIndex
 	}
 	return 0
+}
+
+func (x *Status) GetPid() *actorpb.PID {
+	if x != nil {
+		return x.Pid
+	}
+	return nil
 }
 
 // MembershipRequest asks the leader to change the group's membership by one
@@ -698,7 +709,7 @@ var File_behaviors_raft_rpcpb_rpc_proto protoreflect.FileDescriptor
 
 const file_behaviors_raft_rpcpb_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x1ebehaviors/raft/rpcpb/rpc.proto\x12\x17distributed.raft.rpc.v1\x1a behaviors/raft/raftpb/raft.proto\"*\n" +
+	"\x1ebehaviors/raft/rpcpb/rpc.proto\x12\x17distributed.raft.rpc.v1\x1a\x19actor/actorpb/actor.proto\x1a behaviors/raft/raftpb/raft.proto\"*\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"?\n" +
 	"\x0fProposeResponse\x12\x16\n" +
@@ -716,7 +727,7 @@ const file_behaviors_raft_rpcpb_rpc_proto_rawDesc = "" +
 	"\x05Retry\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12'\n" +
 	"\x0funknown_outcome\x18\x02 \x01(\bR\x0eunknownOutcome\"\x0f\n" +
-	"\rStatusRequest\"\xc4\x02\n" +
+	"\rStatusRequest\"\xf1\x02\n" +
 	"\x06Status\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
@@ -732,7 +743,8 @@ const file_behaviors_raft_rpcpb_rpc_proto_rawDesc = "" +
 	" \x03(\x04R\blearners\x12%\n" +
 	"\x0esnapshot_index\x18\v \x01(\x04R\rsnapshotIndex\x12\x1f\n" +
 	"\vfirst_index\x18\f \x01(\x04R\n" +
-	"firstIndex\"\x7f\n" +
+	"firstIndex\x12+\n" +
+	"\x03pid\x18\r \x01(\v2\x19.distributed.actor.v1.PIDR\x03pid\"\x7f\n" +
 	"\x11MembershipRequest\x127\n" +
 	"\x04type\x18\x01 \x01(\x0e2#.distributed.raft.v1.ConfChangeTypeR\x04type\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12\x18\n" +
@@ -774,18 +786,20 @@ var file_behaviors_raft_rpcpb_rpc_proto_goTypes = []any{
 	(*MembershipResponse)(nil), // 9: distributed.raft.rpc.v1.MembershipResponse
 	(*SnapshotData)(nil),       // 10: distributed.raft.rpc.v1.SnapshotData
 	nil,                        // 11: distributed.raft.rpc.v1.SnapshotData.AddressesEntry
-	(raftpb.ConfChangeType)(0), // 12: distributed.raft.v1.ConfChangeType
-	(*raftpb.ConfState)(nil),   // 13: distributed.raft.v1.ConfState
+	(*actorpb.PID)(nil),        // 12: distributed.actor.v1.PID
+	(raftpb.ConfChangeType)(0), // 13: distributed.raft.v1.ConfChangeType
+	(*raftpb.ConfState)(nil),   // 14: distributed.raft.v1.ConfState
 }
 var file_behaviors_raft_rpcpb_rpc_proto_depIdxs = []int32{
-	12, // 0: distributed.raft.rpc.v1.MembershipRequest.type:type_name -> distributed.raft.v1.ConfChangeType
-	13, // 1: distributed.raft.rpc.v1.MembershipResponse.conf_state:type_name -> distributed.raft.v1.ConfState
-	11, // 2: distributed.raft.rpc.v1.SnapshotData.addresses:type_name -> distributed.raft.rpc.v1.SnapshotData.AddressesEntry
-	3,  // [3:3] is the sub-list for method output_type
-	3,  // [3:3] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	12, // 0: distributed.raft.rpc.v1.Status.pid:type_name -> distributed.actor.v1.PID
+	13, // 1: distributed.raft.rpc.v1.MembershipRequest.type:type_name -> distributed.raft.v1.ConfChangeType
+	14, // 2: distributed.raft.rpc.v1.MembershipResponse.conf_state:type_name -> distributed.raft.v1.ConfState
+	11, // 3: distributed.raft.rpc.v1.SnapshotData.addresses:type_name -> distributed.raft.rpc.v1.SnapshotData.AddressesEntry
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_behaviors_raft_rpcpb_rpc_proto_init() }
