@@ -80,6 +80,11 @@ type sim struct {
 	// checked caches, per node, the log as of the last check (entries are
 	// immutable, so an unchanged pointer is an unchanged entry).
 	checked [][]*raftpb.Entry
+	// logs caches, per node, the log as of the last check and what it was
+	// computed from, so that an unchanged log is neither copied nor
+	// checked again.
+	logs    []simLog
+	logKeys []simLogKey
 	// verified is, per node, the leader term and the committed prefix
 	// already found in that leader's log.
 	verified []leaderCheck
@@ -172,6 +177,8 @@ func newSimWith(t testing.TB, seed int64, n int, f simFaults, so simOpts, opts .
 		s.nodes = append(s.nodes, nd)
 	}
 	s.checked = make([][]*raftpb.Entry, len(s.nodes))
+	s.logs = make([]simLog, len(s.nodes))
+	s.logKeys = make([]simLogKey, len(s.nodes))
 	s.verified = make([]leaderCheck, len(s.nodes))
 	return s
 }
@@ -389,6 +396,30 @@ type simLog struct {
 
 func (l simLog) last() uint64 { return l.first + uint64(len(l.ents)) - 1 }
 
+// simLogKey identifies a node's log without copying it: the storage's
+// change count and the core's unstable part. Entries are immutable, and
+// every change to either part changes the key.
+type simLogKey struct {
+	crashed  bool
+	gen      uint64
+	unstable *raftpb.Entry
+	n        int
+	offset   uint64
+	snap     *raftpb.Snapshot
+}
+
+func logKeyOf(nd *simNode) simLogKey {
+	k := simLogKey{crashed: nd.rn == nil, gen: nd.st.gen}
+	if nd.rn != nil {
+		l := nd.rn.r.log
+		k.n, k.offset, k.snap = len(l.unstable), l.offset, l.snap
+		if k.n > 0 {
+			k.unstable = l.unstable[0]
+		}
+	}
+	return k
+}
+
 // at returns the entry at i, or nil if it is compacted or past the end.
 func (l simLog) at(i uint64) *raftpb.Entry {
 	if i < l.first || i > l.last() {
@@ -435,14 +466,20 @@ func (s *sim) checkElectionSafety() {
 // be the committed entry's, and its state the one every node computed by
 // applying the log up to there.
 func (s *sim) check() {
-	logs := make([]simLog, len(s.nodes))
+	logs := s.logs
+	changed := make([]bool, len(s.nodes))
 	for i, nd := range s.nodes {
-		logs[i] = logOf(nd)
+		if k := logKeyOf(nd); k != s.logKeys[i] || s.step <= 1 {
+			logs[i], s.logKeys[i], changed[i] = logOf(nd), k, true
+		}
 	}
 	// Log Matching: an (index, term) pair determines the entry and its
 	// predecessor's term, so by induction two logs with an entry of the same
 	// index and term are identical up to it.
 	for i, lg := range logs {
+		if !changed[i] {
+			continue // checked as it is
+		}
 		old := s.checked[i]
 		j := 0
 		if len(old) > 0 && len(lg.ents) > 0 && old[0].Index <= lg.first {

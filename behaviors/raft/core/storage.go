@@ -66,6 +66,9 @@ type MemoryStorage struct {
 	// ents[0] is a dummy standing for the entry at FirstIndex()-1; its
 	// Index and Term are those of that entry (0 and 0 before compaction).
 	ents []*raftpb.Entry
+	// gen counts the changes to ents, so that tests can tell cheaply
+	// whether the log changed.
+	gen uint64
 }
 
 // NewMemoryStorage returns an empty storage.
@@ -101,6 +104,7 @@ func (s *MemoryStorage) ApplySnapshot(snap *raftpb.Snapshot) error {
 	}
 	s.snap = snap
 	s.ents = []*raftpb.Entry{{Index: md.Index, Term: md.Term}}
+	s.gen++
 	return nil
 }
 
@@ -146,6 +150,7 @@ func (s *MemoryStorage) Compact(i uint64) error {
 	kept := make([]*raftpb.Entry, 1, 1+s.last()-i)
 	kept[0] = &raftpb.Entry{Index: i, Term: s.ents[i-off].Term}
 	s.ents = append(kept, s.ents[i-off+1:]...)
+	s.gen++
 	return nil
 }
 
@@ -236,6 +241,7 @@ func (s *MemoryStorage) Append(ents []*raftpb.Entry) error {
 		return ErrUnavailable
 	}
 	s.ents = append(s.ents[:first-s.offset()], ents...)
+	s.gen++
 	return nil
 }
 
