@@ -34,12 +34,12 @@ func (f *kvFSM) Apply(l *hraft.Log) any {
 }
 
 func (f *kvFSM) Snapshot() (hraft.FSMSnapshot, error) { return nopSnapshot{}, nil }
-func (f *kvFSM) Restore(r io.ReadCloser) error      { return r.Close() }
+func (f *kvFSM) Restore(r io.ReadCloser) error        { return r.Close() }
 
 type nopSnapshot struct{}
 
 func (nopSnapshot) Persist(s hraft.SnapshotSink) error { return s.Close() }
-func (nopSnapshot) Release()                          {}
+func (nopSnapshot) Release()                           {}
 
 // hashicorp is three hashicorp/raft members in this process.
 type hashicorp struct {
