@@ -207,7 +207,14 @@ func encodeIPC(rec arrow.RecordBatch) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func decodeIPC(b []byte) (arrow.RecordBatch, error) {
+func decodeIPC(b []byte) (rec arrow.RecordBatch, err error) {
+	defer func() {
+		// Bytes from the network: a malformed stream is an error, never a
+		// panic, whatever the IPC reader does with it.
+		if r := recover(); r != nil {
+			rec, err = nil, fmt.Errorf("query: malformed IPC batch: %v", r)
+		}
+	}()
 	rd, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(memory.DefaultAllocator))
 	if err != nil {
 		return nil, err
@@ -219,7 +226,7 @@ func decodeIPC(b []byte) (arrow.RecordBatch, error) {
 		}
 		return nil, errors.New("query: empty IPC batch")
 	}
-	rec := rd.RecordBatch()
+	rec = rd.RecordBatch()
 	rec.Retain()
 	return rec, nil
 }

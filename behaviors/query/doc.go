@@ -60,4 +60,32 @@
 // A Runner runs the partition fragments: LocalRunner on goroutines of this
 // process, Cluster on executor actors of cluster nodes. Execute merges what
 // they return and streams the result.
+//
+// # Distribution and faults
+//
+// StartExecutors starts supervised executor actors on a node; they join
+// the process group ExecutorGroup. Every node registers the same tables, and
+// a query travels to executors as its SQL text plus partition indexes (the
+// plan is deterministic, so each executor re-plans it; Ballista ships a
+// serialized plan instead). Executors stream their output as Arrow IPC
+// inside protobuf messages (package querypb), each at most MaxBatchBytes,
+// and send only as many as the coordinator has credited, so memory stays
+// bounded and gRPC's 4 MiB message limit is never approached.
+//
+// The coordinator monitors its executors. If one dies, its unfinished
+// partitions run again on the survivors; aggregating and sorting queries
+// hold a partition's output until the partition is complete, so no row is
+// counted twice. A query that streams rows to the client as they come
+// cannot take rows back: if the lost executor had already sent some, the
+// query fails with ErrExecutorLost, as it does when no executor is left or
+// none is heard from for Cluster.IdleTimeout. Cancelling the context
+// cancels the tasks on every executor.
+//
+// # Flight SQL
+//
+// FlightSQLServer serves a catalog to any Arrow Flight SQL client: statement
+// queries, prepared statements (which JDBC and Python DB-API drivers need)
+// and the table list. Results are streamed from the coordinator as one
+// endpoint, so that clients which ignore endpoint locations get every row;
+// each message holds at most MaxFlightMessageBytes of Arrow data.
 package query

@@ -566,3 +566,21 @@ func TestDecimalConstantFolding(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeIPC(f *testing.F) {
+	tbl := lineitemTable(f, 10, 10)
+	rec := tbl.batches[0]
+	good, err := encodeIPC(rec)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := decodeIPC(b)
+		if err == nil {
+			rec.Release()
+		}
+	})
+}
