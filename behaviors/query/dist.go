@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -195,6 +196,10 @@ func runTask(ctx context.Context, sys *actor.System, self, coord *actor.PID, cat
 	}
 }
 
+// encodeIPC returns rec as the messages of an Arrow IPC stream without its
+// schema message: the receiver knows the schema, and does not parse one
+// from the network (arrow-go sizes its field list from the schema message
+// before checking it, so a forged one can exhaust memory).
 func encodeIPC(rec arrow.RecordBatch) ([]byte, error) {
 	var buf bytes.Buffer
 	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
@@ -204,10 +209,45 @@ func encodeIPC(rec arrow.RecordBatch) ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	b := buf.Bytes()
+	n, err := schemaMessageLen(b)
+	if err != nil {
+		return nil, err
+	}
+	return b[n:], nil
 }
 
-func decodeIPC(b []byte) (rec arrow.RecordBatch, err error) {
+// schemaMessageLen is the length of the first message of an IPC stream
+// (the schema): continuation marker, metadata length, metadata.
+func schemaMessageLen(b []byte) (int, error) {
+	if len(b) < 8 || binary.LittleEndian.Uint32(b) != 0xFFFFFFFF {
+		return 0, errors.New("query: not an IPC stream")
+	}
+	n := 8 + int(int32(binary.LittleEndian.Uint32(b[4:])))
+	if n < 8 || n > len(b) {
+		return 0, errors.New("query: bad IPC schema message length")
+	}
+	return n, nil
+}
+
+// schemaMessage is the IPC schema message of s, made locally.
+func schemaMessage(s *arrow.Schema) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(s))
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	n, err := schemaMessageLen(b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+
+// decodeIPC reads one record batch of schema s (whose IPC schema message
+// is schemaMsg) from b, as encodeIPC made it, within size limits.
+func decodeIPC(schemaMsg []byte, b []byte, maxBody int64) (rec arrow.RecordBatch, err error) {
 	defer func() {
 		// Bytes from the network: a malformed stream is an error, never a
 		// panic, whatever the IPC reader does with it.
@@ -215,7 +255,10 @@ func decodeIPC(b []byte) (rec arrow.RecordBatch, err error) {
 			rec, err = nil, fmt.Errorf("query: malformed IPC batch: %v", r)
 		}
 	}()
-	rd, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(memory.DefaultAllocator))
+	stream := make([]byte, 0, len(schemaMsg)+len(b))
+	stream = append(append(stream, schemaMsg...), b...)
+	rd, err := ipc.NewReader(bytes.NewReader(stream), ipc.WithAllocator(memory.DefaultAllocator),
+		ipc.WithMetadataSizeLimit(1<<20), ipc.WithBodySizeLimit(maxBody))
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +399,10 @@ func (cl *Cluster) RunFragments(ctx context.Context, p *Plan, emit func(arrow.Re
 		_ = sys.Stop(sctx, coll)
 	}()
 
+	schemaMsg, err := schemaMessage(p.fragment)
+	if err != nil {
+		return err
+	}
 	n := p.Partitions()
 	parts := make([]partState, n)
 	tasks := map[int64]*taskState{}
@@ -432,7 +479,7 @@ func (cl *Cluster) RunFragments(ctx context.Context, p *Plan, emit func(arrow.Re
 			if i < 0 || i >= n || parts[i].task != m.GetTask() || parts[i].done {
 				continue
 			}
-			rec, err := decodeIPC(m.GetIpc())
+			rec, err := decodeIPC(schemaMsg, m.GetIpc(), int64(4*maxBytes)+(1<<16))
 			if err != nil {
 				return fmt.Errorf("query: batch from %s: %w", t.exec, err)
 			}

@@ -574,11 +574,19 @@ func FuzzDecodeIPC(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	schemaMsg, err := schemaMessage(rec.Schema())
+	if err != nil {
+		f.Fatal(err)
+	}
+	back, err := decodeIPC(schemaMsg, good, 1<<20)
+	if err != nil || back.NumRows() != rec.NumRows() {
+		f.Fatalf("round trip: %v", err)
+	}
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rec, err := decodeIPC(b)
+		rec, err := decodeIPC(schemaMsg, b, 1<<20)
 		if err == nil {
 			rec.Release()
 		}
