@@ -31,6 +31,7 @@ type SyntaxError struct {
 	Msg   string
 }
 
+// Error says where parsing failed and near which token.
 func (e *SyntaxError) Error() string {
 	if e.Token != "" {
 		return fmt.Sprintf("query: syntax error at position %d near %q", e.Pos, e.Token)

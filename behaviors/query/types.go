@@ -26,6 +26,7 @@ const (
 	Bool
 )
 
+// String is the SQL name of the type.
 func (t Type) String() string {
 	switch t {
 	case Null:
