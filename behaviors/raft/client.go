@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -46,6 +47,7 @@ type Client struct {
 	members map[uint64]string
 	ids     []uint64
 	leader  uint64
+	pids    map[string]*actor.PID // by member address and id
 }
 
 var _ replog.Log = (*Client)(nil)
@@ -144,7 +146,7 @@ func (c *Client) Status(ctx context.Context, id uint64) (*rpcpb.Status, error) {
 	if !ok {
 		return nil, fmt.Errorf("raft: no member %d in group %s", id, c.group)
 	}
-	return actor.Ask[*rpcpb.Status](ctx, c.sys, actor.NamedPID(addr, ActorName(c.group, id)), &rpcpb.StatusRequest{})
+	return actor.Ask[*rpcpb.Status](ctx, c.sys, c.pid(addr, id), &rpcpb.StatusRequest{})
 }
 
 // Leader returns the leader the client last found (0 if none yet).
@@ -152,6 +154,22 @@ func (c *Client) Leader() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.leader
+}
+
+// pid returns the PID of member id at addr, built once.
+func (c *Client) pid(addr string, id uint64) *actor.PID {
+	key := addr + "/" + strconv.FormatUint(id, 10)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pids[key]; ok {
+		return p
+	}
+	if c.pids == nil {
+		c.pids = map[string]*actor.PID{}
+	}
+	p := actor.NamedPID(addr, ActorName(c.group, id))
+	c.pids[key] = p
+	return p
 }
 
 func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.Message, error) {
@@ -168,7 +186,7 @@ func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.M
 	var last error
 	for attempt := 0; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
-		reply, err := actor.Ask[proto.Message](actx, c.sys, actor.NamedPID(addr, ActorName(c.group, target)), req)
+		reply, err := actor.Ask[proto.Message](actx, c.sys, c.pid(addr, target), req)
 		cancel()
 		redirected := false
 		switch r := reply.(type) {

@@ -52,7 +52,8 @@ type member struct {
 	w     *wal.WAL
 	rn    *core.RawNode
 	sm    replog.StateMachine
-	addrs map[uint64]string // node address of every member known
+	addrs map[uint64]string     // node address of every member known
+	pids  map[uint64]*actor.PID // NamedPIDs built from addrs, cached
 
 	scheduled bool // a flushMsg is in the mailbox
 	role      core.Role
@@ -230,6 +231,32 @@ func (m *member) HandleInfo(ctx *actor.Context, msg any) error {
 	return nil
 }
 
+// peerPID returns the PID member id is reached at (nil if its address is
+// unknown).
+func (m *member) peerPID(id uint64) *actor.PID {
+	if p, ok := m.pids[id]; ok {
+		return p
+	}
+	addr, ok := m.addrs[id]
+	if !ok {
+		return nil
+	}
+	if m.pids == nil {
+		m.pids = map[uint64]*actor.PID{}
+	}
+	p := actor.NamedPID(addr, ActorName(m.cfg.Group, id))
+	m.pids[id] = p
+	return p
+}
+
+// setAddr records member id's address.
+func (m *member) setAddr(id uint64, addr string) {
+	if m.addrs[id] != addr {
+		m.addrs[id] = addr
+		delete(m.pids, id)
+	}
+}
+
 // checkPeerMessage refuses what no member of this group sends: a message
 // for another id, from outside the group, or with missing entries.
 func (m *member) checkPeerMessage(x *raftpb.Message) error {
@@ -366,8 +393,8 @@ func (m *member) handleReady(ctx *actor.Context) error {
 			m.mx.commit.Set(float64(m.commit))
 		}
 		for _, msg := range rd.Messages {
-			if addr, ok := m.addrs[msg.To]; ok {
-				ctx.Send(actor.NamedPID(addr, ActorName(m.cfg.Group, msg.To)), msg)
+			if to := m.peerPID(msg.To); to != nil {
+				ctx.Send(to, msg)
 			} else {
 				m.mx.unroutable.Inc()
 			}
@@ -409,7 +436,7 @@ func (m *member) restore(snap *raftpb.Snapshot) error {
 	}
 	for id, addr := range data.Addresses {
 		if id != m.cfg.ID {
-			m.addrs[id] = addr
+			m.setAddr(id, addr)
 		}
 	}
 	m.applied, m.snapIndex = idx, idx
@@ -530,7 +557,7 @@ func (m *member) applyConfChange(e *raftpb.Entry) {
 	} else {
 		for _, ch := range cc.Changes {
 			if ch.Type != raftpb.ConfChangeType_CONF_CHANGE_TYPE_REMOVE_NODE && len(cc.Context) > 0 && ch.NodeId != m.cfg.ID {
-				m.addrs[ch.NodeId] = string(cc.Context)
+				m.setAddr(ch.NodeId, string(cc.Context))
 			}
 		}
 		m.log.Info("membership changed", zap.Uint64("index", e.Index), zap.Uint64s("voters", cs.GetVoters()),
