@@ -140,7 +140,8 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 		if sel != nil {
 			// Compact once: later expressions then read dense columns
 			// instead of gathering through the selection each time.
-			b = b.compact(sel)
+			// Columns only the filter read are left out.
+			b = b.compact(sel, p.afterFilter)
 			sel = nil
 		}
 		b.memo = map[string]*vec{}
@@ -209,13 +210,55 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 // FragmentSchema is the layout of the batches RunPartition produces.
 func (p *Plan) FragmentSchema() *arrow.Schema { return p.fragment }
 
-// compact returns the selected rows of the columns the plan reads.
-func (b *batch) compact(sel []int32) *batch {
+// compact returns the selected rows of the columns marked in need.
+func (b *batch) compact(sel []int32, need []bool) *batch {
 	out := &batch{n: len(sel), cols: make([]*vec, len(b.cols))}
 	for k, c := range b.cols {
-		out.cols[k] = c.gather(sel)
+		if need[k] {
+			out.cols[k] = c.gather(sel)
+		}
 	}
 	return out
+}
+
+// columnsOf marks the scan columns that the expressions read.
+func columnsOf(mark []bool, es ...expr) {
+	for _, e := range es {
+		switch x := e.(type) {
+		case nil:
+		case *colExpr:
+			mark[x.idx] = true
+		case *castExpr:
+			columnsOf(mark, x.e)
+		case *arithExpr:
+			columnsOf(mark, x.l, x.r)
+		case *negExpr:
+			columnsOf(mark, x.e)
+		case *addMonthsExpr:
+			columnsOf(mark, x.e)
+		case *cmpExpr:
+			columnsOf(mark, x.l, x.r)
+		case *andExpr:
+			columnsOf(mark, x.l, x.r)
+		case *orExpr:
+			columnsOf(mark, x.l, x.r)
+		case *notExpr:
+			columnsOf(mark, x.e)
+		case *isNullExpr:
+			columnsOf(mark, x.e)
+		case *inExpr:
+			columnsOf(mark, x.e)
+		case *likeExpr:
+			columnsOf(mark, x.e)
+		case *litExpr:
+		default:
+			// An expression kind this walk does not know: keep every
+			// column rather than risk leaving one out.
+			for k := range mark {
+				mark[k] = true
+			}
+		}
+	}
 }
 
 func typesOf(es []expr) []Type {

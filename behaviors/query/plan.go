@@ -89,13 +89,15 @@ type Plan struct {
 	aggs    []*aggSpec
 	having  expr // over the aggregate batch (keys, then aggregates)
 
-	outputs  []expr // over the aggregate batch or the scan batch
-	names    []string
-	order    []orderKey
-	limit    int64 // -1: none
-	offset   int64
-	schema   *arrow.Schema
-	fragment *arrow.Schema // what one partition produces
+	outputs []expr // over the aggregate batch or the scan batch
+	names   []string
+	order   []orderKey
+	limit   int64 // -1: none
+	offset  int64
+	// afterFilter marks the scan columns read after the WHERE filter.
+	afterFilter []bool
+	schema      *arrow.Schema
+	fragment    *arrow.Schema // what one partition produces
 }
 
 // Schema is the schema of the query's result.
@@ -413,6 +415,19 @@ func planSelect(cat *Catalog, sql string, sel *sqlparser.Select) (*Plan, error) 
 	for _, a := range p.aggs {
 		if a.kind == aggCountDistinct {
 			p.rawAgg = true
+		}
+	}
+
+	p.afterFilter = make([]bool, len(p.scanCols))
+	if p.agg {
+		columnsOf(p.afterFilter, p.groupBy...)
+		for _, a := range p.aggs {
+			columnsOf(p.afterFilter, a.arg)
+		}
+	} else {
+		columnsOf(p.afterFilter, p.outputs...)
+		for _, o := range p.order {
+			columnsOf(p.afterFilter, o.e)
 		}
 	}
 
