@@ -98,7 +98,7 @@ func (c *keyCoder) code(v *vec, k int) uint32 {
 	}
 	switch v.t {
 	case String:
-		s := v.s[k]
+		s := v.strAt(k)
 		if c.smap == nil {
 			for j, x := range c.strs {
 				if x == s {
@@ -213,6 +213,7 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 	}
 	if len(kv) == 1 && kv[0].t == String {
 		v := kv[0]
+		v.materialize()
 		for k := 0; k < m; k++ {
 			if v.isNull(k) {
 				if g.null < 0 {
@@ -311,8 +312,9 @@ func encodeKey(buf []byte, kv []*vec, k int) []byte {
 			}
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
 		case String:
-			buf = binary.AppendUvarint(buf, uint64(len(v.s[k])))
-			buf = append(buf, v.s[k]...)
+			str := v.strAt(k)
+			buf = binary.AppendUvarint(buf, uint64(len(str)))
+			buf = append(buf, str...)
 		case Bool:
 			if v.b[k] {
 				buf = append(buf, 1)

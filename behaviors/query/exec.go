@@ -148,7 +148,14 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 		m := rows(b, sel)
 		switch {
 		case aggr != nil:
-			keys := evalAll(p.groupBy, b, sel)
+			keys := make([]*vec, len(p.groupBy))
+			for j, g := range p.groupBy {
+				if c, ok := g.(*colExpr); ok && sel == nil {
+					keys[j] = b.cols[c.idx] // dictionary codes stay codes
+				} else {
+					keys[j] = g.eval(b, sel)
+				}
+			}
 			args := make([]*vec, len(p.aggs))
 			for j, a := range p.aggs {
 				if a.arg != nil {
@@ -334,6 +341,7 @@ func fromRecord(s *arrow.Schema, rec arrow.RecordBatch) ([]*vec, error) {
 func sliceVecs(cols []*vec, from, to int) []*vec {
 	out := make([]*vec, len(cols))
 	for k, c := range cols {
+		c.materialize()
 		v := &vec{t: c.t, n: to - from}
 		switch c.t {
 		case Int64, Date:
@@ -375,6 +383,7 @@ func (r *rowSet) add(cols []*vec) {
 }
 
 func appendVec(dst, src *vec) {
+	src.materialize()
 	if src.null != nil && dst.null == nil {
 		dst.null = make([]bool, dst.n, dst.n+src.n)
 	}

@@ -44,6 +44,7 @@ func (c *colExpr) typ() Type      { return c.t }
 func (c *colExpr) String() string { return c.name }
 func (c *colExpr) eval(b *batch, sel []int32) *vec {
 	v := b.cols[c.idx]
+	v.materialize()
 	if sel == nil {
 		return v
 	}
@@ -726,6 +727,7 @@ func filter(e expr, b *batch, sel []int32) []int32 {
 		if c, ok := x.l.(*colExpr); ok {
 			if lit, ok := x.r.(*litExpr); ok && !lit.v.null {
 				col := b.cols[c.idx]
+				col.materialize()
 				if col.null == nil {
 					switch col.t {
 					case Int64, Date:

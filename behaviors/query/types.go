@@ -104,6 +104,28 @@ type vec struct {
 
 func (v *vec) isNull(k int) bool { return v.null != nil && v.null[k] }
 
+// materialize makes s of a dictionary-coded string vector that has only
+// its codes.
+func (v *vec) materialize() {
+	if v.t != String || v.s != nil || v.codes == nil {
+		return
+	}
+	v.s = make([]string, v.n)
+	for k, j := range v.codes[:v.n] {
+		if v.null == nil || !v.null[k] {
+			v.s[k] = v.dict[j]
+		}
+	}
+}
+
+// strAt is row k of a String vector, coded or not.
+func (v *vec) strAt(k int) string {
+	if v.s == nil && v.codes != nil {
+		return v.dict[v.codes[k]]
+	}
+	return v.s[k]
+}
+
 // constVec repeats one value n times.
 func constVec(val value, n int) *vec {
 	v := &vec{t: val.t, n: n}
@@ -164,7 +186,7 @@ func (v *vec) get(k int) value {
 	case Float64:
 		return value{t: v.t, f: v.f[k]}
 	case String:
-		return value{t: v.t, s: v.s[k]}
+		return value{t: v.t, s: v.strAt(k)}
 	case Bool:
 		return value{t: v.t, b: v.b[k]}
 	}
@@ -239,10 +261,12 @@ func (v *vec) gather(sel []int32) *vec {
 			out.f[k] = src[r]
 		}
 	case String:
-		out.s = make([]string, len(sel))
-		src := v.s
-		for k, r := range sel {
-			out.s[k] = src[r]
+		if v.s != nil {
+			out.s = make([]string, len(sel))
+			src := v.s
+			for k, r := range sel {
+				out.s[k] = src[r]
+			}
 		}
 		if v.codes != nil {
 			out.dict = v.dict
@@ -338,16 +362,13 @@ func vecFromArrow(a arrow.Array, want Type) (*vec, error) {
 		for k := range words {
 			words[k] = dict.Value(k)
 		}
-		v.s = make([]string, n)
 		switch idx := x.Indices().(type) {
 		case *array.Int32:
+			// Strings are made from the codes only when something reads
+			// them (materialize); group-by keys use the codes.
 			v.codes, v.dict = idx.Int32Values(), words
-			for k, j := range v.codes {
-				if v.null == nil || !v.null[k] {
-					v.s[k] = words[j]
-				}
-			}
 		default:
+			v.s = make([]string, n)
 			for k := 0; k < n; k++ {
 				if !x.IsNull(k) {
 					v.s[k] = words[x.GetValueIndex(k)]
@@ -413,6 +434,7 @@ func (v *vec) toArrow(mem memory.Allocator) arrow.Array {
 		defer data.Release()
 		return array.NewDate32Data(data)
 	case String:
+		v.materialize()
 		b := array.NewStringBuilder(mem)
 		defer b.Release()
 		size := 0
