@@ -127,7 +127,7 @@ func randQuery(rng *rand.Rand) string {
 	switch rng.IntN(5) {
 	case 0:
 		keys := [][]string{{"g"}, {"s"}, {"g", "s"}, {"d"}, {"a"}, {"f", "g"}, {"b"}}[rng.IntN(7)]
-		aggs := []string{"COUNT(*)", "SUM(a)", "AVG(b)", "MIN(d)", "MAX(s)", "COUNT(a)", "COUNT(DISTINCT a)", "SUM(b * 2 - a)", "MIN(b)", "MAX(a)", "AVG(a)"}
+		aggs := []string{"COUNT(*)", "SUM(a)", "AVG(b)", "MIN(d)", "MAX(s)", "COUNT(a)", "COUNT(DISTINCT a)", "SUM(b * 2 - a)", "MIN(b)", "MAX(a)", "AVG(a)", "SUM(b % 3.5)", "MAX(b / 0.0)", "MIN(2.5 - b)", "SUM(a / 4)"}
 		rng.Shuffle(len(aggs), func(i, j int) { aggs[i], aggs[j] = aggs[j], aggs[i] })
 		aggs = aggs[:1+rng.IntN(4)]
 		sel := append(append([]string{}, keys...), aggs...)

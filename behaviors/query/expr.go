@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -210,14 +211,25 @@ func (a *arithExpr) eval(b *batch, sel []int32) *vec {
 }
 
 func (a *arithExpr) compute(b *batch, sel []int32) *vec {
-	// Constant right operands are common (x * 0.5, 1 - x): avoid building
-	// a constant vector for them.
+	// Constant operands are common (x * 0.5, 1 - x): avoid building a
+	// constant vector for them.
+	if lit, ok := a.l.(*litExpr); ok && !lit.v.null && a.l.typ() == Float64 && a.r.typ() == Float64 && (a.op == '+' || a.op == '-' || a.op == '*') {
+		r := a.r.eval(b, sel)
+		n := r.n
+		out := &vec{t: a.t, n: n, null: r.null}
+		out.f = make([]float64, n)
+		arithFloatConst(a.op, r.f[:n], lit.v.f, out.f, true)
+		return out
+	}
 	l := a.l.eval(b, sel)
 	n := l.n
 	if lit, ok := a.r.(*litExpr); ok && !lit.v.null && a.l.typ() == a.r.typ() {
 		out := &vec{t: a.t, n: n, null: l.null}
 		switch a.l.typ() {
 		case Float64:
+			if a.op == '%' || (a.op == '/' && lit.v.f == 0) {
+				break // the general loop makes these NULL where SQL says so
+			}
 			out.f = make([]float64, n)
 			arithFloatConst(a.op, l.f[:n], lit.v.f, out.f, false)
 			return out
@@ -228,13 +240,6 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 				return out
 			}
 		}
-	}
-	if lit, ok := a.l.(*litExpr); ok && !lit.v.null && a.l.typ() == Float64 && a.r.typ() == Float64 {
-		r := a.r.eval(b, sel)
-		out := &vec{t: a.t, n: n, null: r.null}
-		out.f = make([]float64, n)
-		arithFloatConst(a.op, r.f[:n], lit.v.f, out.f, true)
-		return out
 	}
 	r := a.r.eval(b, sel)
 	out := &vec{t: a.t, n: n, null: orNulls(l.null, r.null, n)}
@@ -268,7 +273,7 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 				if a.op == '/' {
 					of[k] = lf[k] / rf[k]
 				} else {
-					of[k] = float64(int64(lf[k]) % int64(rf[k]))
+					of[k] = math.Mod(lf[k], rf[k])
 				}
 			}
 		}

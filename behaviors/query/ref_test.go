@@ -70,7 +70,7 @@ func refEval(e expr, row []value) value {
 				if r.f == 0 {
 					return value{t: Float64, null: true}
 				}
-				return value{t: Float64, f: float64(int64(l.f) % int64(r.f))}
+				return value{t: Float64, f: math.Mod(l.f, r.f)}
 			}
 		}
 		switch x.op {
