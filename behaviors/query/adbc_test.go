@@ -78,3 +78,95 @@ func TestADBCFlightSQLDriver(t *testing.T) {
 		st.Close()
 	}
 }
+
+// TestFlightSQLEndpointsOnPeers: with Peers set, a streamable query is
+// answered with one endpoint per server; ADBC fetches them from their
+// locations, and a client that ignores locations gets the same rows from
+// the first server.
+func TestFlightSQLEndpointsOnPeers(t *testing.T) {
+	tbl := lineitemTable(t, 30000, 2000) // 15 partitions
+	mk := func() (*FlightSQLServer, string) {
+		cat := NewCatalog()
+		_ = cat.Register("lineitem", tbl)
+		fs := NewFlightSQLServer(cat, nil)
+		srv, err := fs.Serve("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Shutdown)
+		return fs, srv.Addr().String()
+	}
+	a, addrA := mk()
+	_, addrB := mk()
+	_, addrC := mk()
+	a.Peers = []string{addrB, addrC}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const q = "SELECT l_orderkey, l_linenumber, l_comment FROM lineitem WHERE l_quantity < 10"
+	cat := NewCatalog()
+	_ = cat.Register("lineitem", tbl)
+	_, recs, err := (&Engine{Catalog: cat}).Query(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rowsOf(t, recs)
+	sortRows(want)
+
+	// A client that ignores locations: every ticket from server A.
+	cl := startFlightClient(t, addrA)
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Endpoint) != 3 || len(info.Endpoint[1].Location) != 1 {
+		t.Fatalf("%d endpoints (%v), want 3 with locations for the peers", len(info.Endpoint), info.Endpoint)
+	}
+	got := fetch(t, ctx, cl, info)
+	sortRows(got)
+	if err := sameRows(got, want); err != nil {
+		t.Fatalf("all tickets from the first server: %v", err)
+	}
+
+	// ADBC follows the locations.
+	db, err := adbcflightsql.NewDriver(memory.DefaultAllocator).NewDatabase(map[string]string{adbc.OptionKeyURI: "grpc://" + addrA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cn, err := db.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	st, err := cn.NewStatement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_ = st.SetSqlQuery(q)
+	rd, _, err := st.ExecuteQuery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []arrow.RecordBatch
+	for rd.Next() {
+		rec := rd.RecordBatch()
+		rec.Retain()
+		out = append(out, rec)
+	}
+	if err := rd.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rd.Release()
+	got = rowsOf(t, out)
+	sortRows(got)
+	if err := sameRows(got, want); err != nil {
+		t.Fatalf("ADBC over 3 endpoints: %v", err)
+	}
+
+	// Aggregates still come from one endpoint.
+	info, err = cl.Execute(ctx, "SELECT COUNT(*) FROM lineitem")
+	if err != nil || len(info.Endpoint) != 1 {
+		t.Fatalf("aggregate: %v, %d endpoints", err, len(info.Endpoint))
+	}
+}

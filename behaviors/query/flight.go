@@ -1,9 +1,11 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -34,6 +36,16 @@ type FlightSQLServer struct {
 	cat    *Catalog
 	runner Runner
 	mem    memory.Allocator
+
+	// Peers are the Flight SQL addresses ("host:port") of other nodes'
+	// servers over the same tables. When set, a query whose rows need no
+	// final step (no aggregation, ORDER BY, LIMIT or OFFSET) is answered
+	// with one endpoint per server, each naming its share of the
+	// partitions and its location, so that clients such as ADBC fetch
+	// the shares in parallel from the nodes. Any server can serve any
+	// share, so clients that ignore locations and fetch every ticket from
+	// this server still get every row.
+	Peers []string
 
 	mu       sync.Mutex
 	prepared map[string]string // handle → SQL
@@ -100,11 +112,71 @@ func (s *FlightSQLServer) GetFlightInfoStatement(ctx context.Context, cmd flight
 	if err != nil {
 		return nil, grpcError(err)
 	}
+	if len(s.Peers) > 0 && p.streamable() && p.Partitions() > 1 {
+		return s.splitInfo(p, desc)
+	}
 	tkt, err := flightsql.CreateStatementQueryTicket([]byte(cmd.GetQuery()))
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return s.info(p, desc, tkt), nil
+}
+
+// streamable says that the fragment output is the result: no final
+// aggregation, sort or row limit.
+func (p *Plan) streamable() bool {
+	return !p.agg && len(p.order) == 0 && p.limit < 0 && p.offset == 0
+}
+
+// shareTicket is the statement handle of one share of a split query.
+type shareTicket struct {
+	SQL        string `json:"sql"`
+	Partitions []int  `json:"partitions"`
+}
+
+const sharePrefix = "share:"
+
+func (s *FlightSQLServer) splitInfo(p *Plan, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	targets := append([]string{""}, s.Peers...) // "" is this server
+	n := p.Partitions()
+	shares := make([][]int, min(len(targets), n))
+	for i := 0; i < n; i++ {
+		shares[i%len(shares)] = append(shares[i%len(shares)], i)
+	}
+	info := &flight.FlightInfo{
+		Schema:           flight.SerializeSchema(p.Schema(), s.mem),
+		FlightDescriptor: desc,
+		TotalRecords:     -1,
+		TotalBytes:       -1,
+	}
+	for k, parts := range shares {
+		h, err := json.Marshal(shareTicket{SQL: p.SQL, Partitions: parts})
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		tkt, err := flightsql.CreateStatementQueryTicket(append([]byte(sharePrefix), h...))
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: tkt}}
+		if targets[k] != "" {
+			ep.Location = []*flight.Location{{Uri: "grpc+tcp://" + targets[k]}}
+		}
+		info.Endpoint = append(info.Endpoint, ep)
+	}
+	return info, nil
+}
+
+// partsRunner runs only some partitions, on goroutines of this process.
+type partsRunner struct{ parts []int }
+
+func (r partsRunner) RunFragments(ctx context.Context, p *Plan, emit func(arrow.RecordBatch) error) error {
+	for _, i := range r.parts {
+		if err := p.RunPartition(ctx, i, emit); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetSchemaStatement returns the result schema of a query without running it.
@@ -118,7 +190,27 @@ func (s *FlightSQLServer) GetSchemaStatement(ctx context.Context, cmd flightsql.
 
 // DoGetStatement runs the query in the ticket and streams its result.
 func (s *FlightSQLServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return s.run(ctx, string(tkt.GetStatementHandle()))
+	h := tkt.GetStatementHandle()
+	if rest, ok := bytes.CutPrefix(h, []byte(sharePrefix)); ok {
+		var st shareTicket
+		if err := json.Unmarshal(rest, &st); err != nil {
+			return nil, nil, status.Error(codes.InvalidArgument, "query: malformed share ticket")
+		}
+		p, err := Prepare(s.cat, st.SQL)
+		if err != nil {
+			return nil, nil, grpcError(err)
+		}
+		if !p.streamable() {
+			return nil, nil, status.Error(codes.InvalidArgument, "query: a share ticket for a query that needs a final step")
+		}
+		for _, i := range st.Partitions {
+			if i < 0 || i >= p.Partitions() {
+				return nil, nil, status.Errorf(codes.InvalidArgument, "query: partition %d out of range", i)
+			}
+		}
+		return s.stream(ctx, p, partsRunner{st.Partitions})
+	}
+	return s.run(ctx, string(h))
 }
 
 func (s *FlightSQLServer) run(ctx context.Context, sql string) (*arrow.Schema, <-chan flight.StreamChunk, error) {
@@ -126,10 +218,14 @@ func (s *FlightSQLServer) run(ctx context.Context, sql string) (*arrow.Schema, <
 	if err != nil {
 		return nil, nil, grpcError(err)
 	}
+	return s.stream(ctx, p, s.runner)
+}
+
+func (s *FlightSQLServer) stream(ctx context.Context, p *Plan, runner Runner) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	ch := make(chan flight.StreamChunk, 2) // small: backpressure reaches the scan
 	go func() {
 		defer close(ch)
-		err := Execute(ctx, p, s.runner, func(rec arrow.RecordBatch) error {
+		err := Execute(ctx, p, runner, func(rec arrow.RecordBatch) error {
 			for _, part := range splitRecord(rec, MaxFlightMessageBytes) {
 				select {
 				case ch <- flight.StreamChunk{Data: part}:

@@ -24,6 +24,16 @@ func startFlight(t *testing.T, cat *Catalog, r Runner) *flightsql.Client {
 	return cl
 }
 
+func startFlightClient(t *testing.T, addr string) *flightsql.Client {
+	t.Helper()
+	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
 func startFlightServer(t *testing.T, cat *Catalog, r Runner) (*flightsql.Client, *FlightSQLServer) {
 	t.Helper()
 	fs := NewFlightSQLServer(cat, r)
