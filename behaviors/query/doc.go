@@ -86,6 +86,10 @@
 // FlightSQLServer serves a catalog to any Arrow Flight SQL client: statement
 // queries, prepared statements (which JDBC and Python DB-API drivers need)
 // and the table list. Results are streamed from the coordinator as one
-// endpoint, so that clients which ignore endpoint locations get every row;
-// each message holds at most MaxFlightMessageBytes of Arrow data.
+// endpoint; with FlightSQLServer.Peers set, a query that needs no final step
+// (no aggregation, ORDER BY or LIMIT) is answered with one endpoint per node,
+// each with its location and its share of the partitions, which ADBC
+// fetches in parallel. Every node can serve every share, so clients that
+// ignore endpoint locations still get every row. Each message holds at most
+// MaxFlightMessageBytes of Arrow data.
 package query
