@@ -44,6 +44,10 @@ func startCluster(t *testing.T, n int, mkCat func() *Catalog) []*cluster.Node {
 	for k := 0; k < n; k++ {
 		cfg := cluster.Local(fmt.Sprintf("q%d", k+1))
 		cfg.Logger, cfg.Secret = zap.NewNop(), "query-test"
+		// No crash detection is needed here: relax the Local preset's
+		// 50 ms probe timeout, which a loaded machine can miss, declaring
+		// a busy node dead.
+		cfg.Gossip.ProbeInterval, cfg.Gossip.ProbeTimeout, cfg.Gossip.SuspicionMult = 250*time.Millisecond, 500*time.Millisecond, 4
 		if k > 0 {
 			cfg.Seeds = []string{nodes[0].GossipAddress()}
 		}

@@ -126,6 +126,10 @@ func run(out io.Writer, rows int) error {
 	for k := 1; k <= 3; k++ {
 		cfg := cluster.Local(fmt.Sprintf("n%d", k))
 		cfg.Logger, cfg.Secret = zap.NewNop(), "query-demo"
+		// No crash detection is needed here: relax the Local preset's
+		// 50 ms probe timeout, which a loaded machine can miss, declaring
+		// a busy node dead.
+		cfg.Gossip.ProbeInterval, cfg.Gossip.ProbeTimeout, cfg.Gossip.SuspicionMult = 250*time.Millisecond, 500*time.Millisecond, 4
 		if k > 1 {
 			cfg.Seeds = []string{nodes[0].GossipAddress()}
 		}
