@@ -15,6 +15,19 @@
 // executors, merged on node 1 and streamed to the client, which prints the
 // result as a table (rows sorted by the client for stable output). The
 // counts are checked against those kept while generating the file.
+//
+// With -serve ADDR (for example -serve 127.0.0.1:32010) the Flight SQL
+// endpoint listens on ADDR and stays up after the demo until interrupted,
+// for other clients:
+//
+//	# Python, ADBC (pip install adbc-driver-flightsql pyarrow)
+//	import adbc_driver_flightsql.dbapi as fs
+//	with fs.connect("grpc://127.0.0.1:32010") as conn, conn.cursor() as cur:
+//	    cur.execute("SELECT passenger_count, COUNT(*) FROM taxi GROUP BY 1")
+//	    print(cur.fetch_arrow_table())
+//
+//	# JDBC (Arrow Flight SQL JDBC driver, e.g. in DBeaver or sqlline)
+//	jdbc:arrow-flight-sql://127.0.0.1:32010/?useEncryption=false
 package main
 
 import (
@@ -25,9 +38,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -47,12 +62,23 @@ const Query = "SELECT passenger_count, COUNT(*) FROM taxi GROUP BY 1"
 
 func main() {
 	rows := flag.Int("rows", 300000, "trips to generate")
+	serve := flag.String("serve", "", "serve Flight SQL on this address and keep running until interrupted")
 	flag.Parse()
 	watchdog := time.AfterFunc(120*time.Second, func() {
 		fmt.Fprintln(os.Stderr, "error: the demo did not finish within 120s")
 		os.Exit(2)
 	})
-	err := run(os.Stdout, *rows)
+	var wait func()
+	if *serve != "" {
+		listen, wait = *serve, func() {
+			watchdog.Stop()
+			fmt.Printf("serving Flight SQL on %s; interrupt to stop\n", *serve)
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			<-sig
+		}
+	}
+	err := run(os.Stdout, *rows, wait)
 	watchdog.Stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -100,7 +126,11 @@ func writeTaxi(path string, rows int) (map[int64]int64, error) {
 	return counts, f.Close()
 }
 
-func run(out io.Writer, rows int) error {
+// listen is the Flight SQL address (-serve); a free port by default.
+var listen = "127.0.0.1:0"
+
+// run runs the demo; wait, if not nil, is called before the cluster stops.
+func run(out io.Writer, rows int, wait func()) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "query_demo")
@@ -170,7 +200,7 @@ func run(out io.Writer, rows int) error {
 	}
 	fmt.Fprintf(out, "cluster: %d nodes, %d executors\n", len(nodes), len(nodes[0].GroupMembers(query.ExecutorGroup)))
 
-	srv, err := query.NewFlightSQLServer(coordCat, &query.Cluster{Node: nodes[0]}).Serve("127.0.0.1:0")
+	srv, err := query.NewFlightSQLServer(coordCat, &query.Cluster{Node: nodes[0]}).Serve(listen)
 	if err != nil {
 		return err
 	}
@@ -239,5 +269,9 @@ func run(out io.Writer, rows int) error {
 		return fmt.Errorf("%d groups and %d trips, the generator wrote %d groups and %d trips", len(result), total, len(counts), rows)
 	}
 	fmt.Fprintln(out, "check: every count matches the generated file")
+	if wait != nil {
+		cancel() // the demo's deadline no longer applies
+		wait()
+	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 // as the cluster package's multi-node tests).
 func TestDemo(t *testing.T) {
 	var out strings.Builder
-	if err := run(&out, 20000); err != nil {
+	if err := run(&out, 20000, nil); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	s := out.String()
