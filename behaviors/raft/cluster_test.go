@@ -297,3 +297,59 @@ func TestLeaderStopHandsOff(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// lagOf reads replication_lag_seconds{replica} from a node's registry
+// (-1 if absent).
+func lagOf(t *testing.T, c *testCluster, node int, replica uint64) float64 {
+	t.Helper()
+	nd := c.node(node)
+	if nd == nil {
+		return -1
+	}
+	mfs, err := nd.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "replication_lag_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "replica" && l.GetValue() == fmt.Sprint(replica) {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// TestReplicationLag: the leader reports how far behind, in seconds, a
+// follower is (the seed's replication_lag_seconds): growing while the
+// follower is down and writes go on, back to 0 once it has caught up.
+func TestReplicationLag(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := c.leader(5 * time.Second)
+	f := (l + 1) % 3
+	kc := kv.NewClient(c.raftClient(raft.ClientOptions{}))
+	waitFor(t, "a lag series for every follower, at 0", 10*time.Second, func() bool {
+		return lagOf(t, c, l, uint64(f+1)) == 0
+	})
+	c.crash(f)
+	if err := kc.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the down follower's lag above 0", 10*time.Second, func() bool {
+		return lagOf(t, c, l, uint64(f+1)) > 0
+	})
+	c.start(f)
+	waitFor(t, "the restarted follower's lag back to 0 (as the leader sees it)", 20*time.Second, func() bool {
+		if err := kc.Put(ctx, "k", []byte("w")); err != nil {
+			t.Fatal(err)
+		}
+		return lagOf(t, c, c.leader(5*time.Second), uint64(f+1)) == 0
+	})
+}

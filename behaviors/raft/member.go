@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -71,7 +72,21 @@ type member struct {
 	// pendingConf waits for the membership change being committed (one at a
 	// time).
 	pendingConf *confWait
+
+	// marks are (last index, time) of the leader's recent appends, to
+	// measure how far behind in time each follower is.
+	marks   []appendMark
+	ticks   int
+	lagging map[uint64]bool // replicas with a replication_lag_seconds series
 }
+
+type appendMark struct {
+	index uint64
+	at    time.Time
+}
+
+// lagEvery is how often, in ticks, a leader updates replication_lag_seconds.
+const lagEvery = 5
 
 type confWait struct {
 	from actor.From
@@ -169,6 +184,7 @@ func (m *member) info() string {
 }
 
 func (m *member) Terminate(ctx *actor.Context, reason actor.Reason) {
+	defer m.clearLag()
 	if m.rn != nil && m.role == core.Leader {
 		m.handOff(ctx)
 	}
@@ -210,6 +226,9 @@ func (m *member) HandleInfo(ctx *actor.Context, msg any) error {
 	switch x := msg.(type) {
 	case tickMsg:
 		m.rn.Tick()
+		if m.ticks++; m.ticks%lagEvery == 0 {
+			m.updateLag()
+		}
 	case *raftpb.Message:
 		if err := m.checkPeerMessage(x); err != nil {
 			m.mx.invalid.Inc()
@@ -386,6 +405,9 @@ func (m *member) handleReady(ctx *actor.Context) error {
 				m.mx.fsync.Observe(time.Since(start).Seconds())
 			}
 			m.mx.entries.Add(float64(len(rd.Entries)))
+			if n := len(rd.Entries); n > 0 && m.role == core.Leader {
+				m.marks = append(m.marks, appendMark{index: rd.Entries[n-1].Index, at: time.Now()})
+			}
 		}
 		if rd.HardState != nil {
 			m.term, m.commit = rd.HardState.Term, rd.HardState.Commit
@@ -479,6 +501,59 @@ func (m *member) maybeSnapshot() error {
 	return nil
 }
 
+// updateLag sets replication_lag_seconds for each follower, on the leader:
+// the age of the oldest entry the follower does not have yet (0 when it
+// has everything).
+func (m *member) updateLag() {
+	if m.role != core.Leader {
+		m.clearLag()
+		return
+	}
+	st := m.rn.Status()
+	now := time.Now()
+	minMatch := st.LastIndex
+	for id, pr := range st.Progress {
+		if id == m.cfg.ID {
+			continue
+		}
+		minMatch = min(minMatch, pr.Match)
+		lag := 0.0
+		if pr.Match < st.LastIndex {
+			for _, mk := range m.marks {
+				if mk.index > pr.Match {
+					lag = now.Sub(mk.at).Seconds()
+					break
+				}
+			}
+		}
+		if m.lagging == nil {
+			m.lagging = map[uint64]bool{}
+		}
+		m.lagging[id] = true
+		m.mx.lag.WithLabelValues(m.cfg.Group, strconv.FormatUint(id, 10)).Set(lag)
+	}
+	// Marks every follower has passed are no longer needed; keep a bounded
+	// number in any case.
+	i := 0
+	for i < len(m.marks) && m.marks[i].index <= minMatch {
+		i++
+	}
+	if over := len(m.marks) - i - 4096; over > 0 {
+		i += over
+	}
+	m.marks = append(m.marks[:0], m.marks[i:]...)
+}
+
+// clearLag removes this member's replication_lag_seconds series: only the
+// leader reports them.
+func (m *member) clearLag() {
+	for id := range m.lagging {
+		m.mx.lag.DeleteLabelValues(m.cfg.Group, strconv.FormatUint(id, 10))
+		delete(m.lagging, id)
+	}
+	m.marks = m.marks[:0]
+}
+
 func (m *member) softState(ss *core.SoftState) {
 	wasLeader := m.role == core.Leader
 	if ss.Lead != m.lead {
@@ -496,6 +571,7 @@ func (m *member) softState(ss *core.SoftState) {
 		m.mx.isLeader.Set(1)
 	} else {
 		m.mx.isLeader.Set(0)
+		m.clearLag()
 	}
 }
 

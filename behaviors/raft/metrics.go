@@ -22,6 +22,9 @@ type metrics struct {
 	invalid       prometheus.Counter
 	unroutable    prometheus.Counter
 	snapshots     prometheus.Counter
+	// lag is replication_lag_seconds{shard, replica}: on the leader, per
+	// follower, the age of the oldest entry it lacks.
+	lag *prometheus.GaugeVec
 }
 
 type vecs struct {
@@ -29,6 +32,7 @@ type vecs struct {
 	unroutable, snapshots           *prometheus.CounterVec
 	round, fsync                    *prometheus.HistogramVec
 	term, commit, applied, isLeader *prometheus.GaugeVec
+	lag                             *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, group string, id uint64) (*metrics, error) {
@@ -58,6 +62,9 @@ func newMetrics(reg prometheus.Registerer, group string, id uint64) (*metrics, e
 			Help: "The last index the member applied to its state machine."}, labels),
 		isLeader: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "raft_is_leader",
 			Help: "1 while the member is the leader, else 0."}, labels),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "replication_lag_seconds",
+			Help: "On the leader of Raft group shard, for each follower replica (member id): the age of the oldest log entry the replica does not have yet; 0 when it is up to date."},
+			[]string{"shard", "replica"}),
 	}
 	if reg != nil {
 		v.entries = register(reg, v.entries)
@@ -71,6 +78,7 @@ func newMetrics(reg prometheus.Registerer, group string, id uint64) (*metrics, e
 		v.commit = register(reg, v.commit)
 		v.applied = register(reg, v.applied)
 		v.isLeader = register(reg, v.isLeader)
+		v.lag = register(reg, v.lag)
 	}
 	l := prometheus.Labels{"group": group, "node_id": strconv.FormatUint(id, 10)}
 	return &metrics{
@@ -78,6 +86,7 @@ func newMetrics(reg prometheus.Registerer, group string, id uint64) (*metrics, e
 		unroutable: v.unroutable.With(l), snapshots: v.snapshots.With(l),
 		round: v.round.With(l), fsync: v.fsync.With(l),
 		term: v.term.With(l), commit: v.commit.With(l), applied: v.applied.With(l), isLeader: v.isLeader.With(l),
+		lag: v.lag,
 	}, nil
 }
 
