@@ -72,5 +72,7 @@
 // raft_fsync_duration_seconds, raft_term, raft_commit_index,
 // raft_applied_index, raft_is_leader, raft_leader_changes_total,
 // raft_snapshots_total, raft_invalid_messages_total and
-// raft_unroutable_messages_total.
+// raft_unroutable_messages_total; and, on the leader only,
+// replication_lag_seconds{shard=group, replica=id}: the age of the oldest
+// entry each follower does not have yet.
 package raft
