@@ -78,6 +78,11 @@ type Config struct {
 	// that a follower lagging a little catches up from the log instead of
 	// a snapshot. Default DefaultCompactKeep.
 	CompactKeep int
+	// InMemory keeps the log in process memory instead of a WAL under Dir
+	// (Dir may then be empty): it survives the member being killed and
+	// restarted by its supervisor, not a crash of the process. For tests,
+	// benchmarks and groups whose state may be lost with their nodes.
+	InMemory bool
 	// NoSync skips fsync (benchmarks of the protocol without the disk only;
 	// acknowledged writes may then be lost in a crash).
 	NoSync bool
@@ -108,8 +113,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("Peers: member %d at %q: ids must be non-zero and addresses non-empty", id, addr))
 		}
 	}
-	if c.Dir == "" {
-		errs = append(errs, errors.New("Dir is required"))
+	if c.Dir == "" && !c.InMemory {
+		errs = append(errs, errors.New("Dir is required (unless InMemory)"))
 	}
 	if c.NewStateMachine == nil {
 		errs = append(errs, errors.New("NewStateMachine is required"))

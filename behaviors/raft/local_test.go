@@ -54,7 +54,14 @@ func localGroup(t *testing.T, n int, mutate ...func(*raft.Config)) (*actor.Syste
 // recording a history while member actors are killed at random and
 // restarted by their supervisors.
 func TestLinearizabilityLocalKills(t *testing.T) {
-	sys, peers := localGroup(t, 3)
+	t.Run("wal", func(t *testing.T) { localKills(t) })
+	// The in-memory log survives a member's kill: the restarted member
+	// finds its votes and entries again.
+	t.Run("in-memory", func(t *testing.T) { localKills(t, func(c *raft.Config) { c.InMemory, c.Dir = true, "" }) })
+}
+
+func localKills(t *testing.T, mutate ...func(*raft.Config)) {
+	sys, peers := localGroup(t, 3, mutate...)
 	d := 3 * time.Second
 	if *soak > 0 {
 		d = *soak

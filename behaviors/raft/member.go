@@ -50,7 +50,7 @@ type member struct {
 	cfg   Config
 	mx    *metrics
 	log   *zap.Logger
-	w     *wal.WAL
+	w     logStore
 	rn    *core.RawNode
 	sm    replog.StateMachine
 	addrs map[uint64]string     // node address of every member known
@@ -104,31 +104,77 @@ type pendingRead struct {
 	index uint64
 }
 
+// logStore is the member's durable log: the WAL, or an in-memory log
+// (Config.InMemory).
+type logStore interface {
+	core.Storage
+	Save(hs *raftpb.HardState, entries []*raftpb.Entry) error
+	Sync() error
+	ApplySnapshot(snap *raftpb.Snapshot) error
+	CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error)
+	Compact(i uint64) error
+	Close() error
+}
+
+// memLog is a log kept in process memory (Config.InMemory).
+type memLog struct{ *core.MemoryStorage }
+
+func (l memLog) Save(hs *raftpb.HardState, entries []*raftpb.Entry) error {
+	if hs != nil {
+		l.SetHardState(hs)
+	}
+	if len(entries) > 0 {
+		return l.Append(entries)
+	}
+	return nil
+}
+
+func (memLog) Sync() error  { return nil }
+func (memLog) Close() error { return nil }
+
 // openWALs holds the WAL each data directory has open, so that a member
 // restarted after being killed (which runs no cleanup) closes its
-// predecessor's files before opening them again.
+// predecessor's files before opening them again. memLogs holds the
+// in-memory logs, which outlive their members (a restarted member must find
+// its votes and entries again) for as long as the process runs.
 var openWALs = struct {
 	sync.Mutex
-	m map[string]*wal.WAL
-}{m: map[string]*wal.WAL{}}
+	m   map[string]*wal.WAL
+	mem map[string]memLog
+}{m: map[string]*wal.WAL{}, mem: map[string]memLog{}}
 
-func (m *member) Init(ctx *actor.Context) error {
-	m.log = ctx.Logger().With(zap.String("raft_group", m.cfg.Group), zap.Uint64("raft_id", m.cfg.ID))
+func (m *member) openLog(ctx *actor.Context) (logStore, error) {
 	openWALs.Lock()
+	defer openWALs.Unlock()
+	if m.cfg.InMemory {
+		key := fmt.Sprintf("%p/%s/%d", ctx.System(), m.cfg.Group, m.cfg.ID)
+		l, ok := openWALs.mem[key]
+		if !ok {
+			l = memLog{core.NewMemoryStorage()}
+			openWALs.mem[key] = l
+		}
+		return l, nil
+	}
 	if old := openWALs.m[m.cfg.Dir]; old != nil {
 		old.Close()
 		delete(openWALs.m, m.cfg.Dir)
 	}
 	w, err := wal.Open(m.cfg.Dir, wal.Options{})
-	if err == nil {
-		openWALs.m[m.cfg.Dir] = w
-	}
-	openWALs.Unlock()
 	if err != nil {
-		return fmt.Errorf("raft: open log: %w", err)
+		return nil, fmt.Errorf("raft: open log: %w", err)
 	}
+	openWALs.m[m.cfg.Dir] = w
 	if r := w.Recovery(); r.DroppedBytes > 0 {
 		m.log.Warn("write-ahead log had a torn tail; cut it", zap.Int64("bytes", r.DroppedBytes))
+	}
+	return w, nil
+}
+
+func (m *member) Init(ctx *actor.Context) error {
+	m.log = ctx.Logger().With(zap.String("raft_group", m.cfg.Group), zap.Uint64("raft_id", m.cfg.ID))
+	w, err := m.openLog(ctx)
+	if err != nil {
+		return err
 	}
 	m.w = w
 	m.sm = m.cfg.NewStateMachine()
@@ -189,13 +235,13 @@ func (m *member) Terminate(ctx *actor.Context, reason actor.Reason) {
 		m.handOff(ctx)
 	}
 	m.failPending(&rpcpb.Retry{Reason: "member stopped: " + reason.String(), UnknownOutcome: true})
-	openWALs.Lock()
-	if openWALs.m[m.cfg.Dir] == m.w {
-		delete(openWALs.m, m.cfg.Dir)
-	}
-	openWALs.Unlock()
-	if m.w != nil {
-		m.w.Close()
+	if w, ok := m.w.(*wal.WAL); ok {
+		openWALs.Lock()
+		if openWALs.m[m.cfg.Dir] == w {
+			delete(openWALs.m, m.cfg.Dir)
+		}
+		openWALs.Unlock()
+		w.Close()
 	}
 }
 

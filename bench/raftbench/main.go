@@ -15,8 +15,9 @@
 // node on loopback TCP (ours: three cluster nodes in this process, gRPC
 // between them; etcd: three processes); hashicorp/raft uses its TCP
 // transport. "ours-local" runs the three members on one actor system
-// (messages passed in memory). mode mem: no fsync — hashicorp/raft uses its
-// in-memory transport and stores, ours NoSync; etcd is skipped.
+// (messages passed in memory). mode mem: logs in memory — hashicorp/raft
+// uses its in-memory transport and stores, ours Config.InMemory; etcd is
+// skipped.
 package main
 
 import (

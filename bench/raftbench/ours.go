@@ -63,7 +63,7 @@ func startOurs(ctx context.Context, dir string, disk bool, clients int) (system,
 		if _, err := raft.Start(nd.System(), raft.Config{Group: "kv", ID: uint64(i), Peers: peers,
 			Dir:             filepath.Join(nd.DataDir(), "raft"),
 			NewStateMachine: func() replog.StateMachine { return kv.NewStore() },
-			NoSync:          !disk,
+			InMemory:        !disk,
 		}); err != nil {
 			s.close()
 			return nil, err
@@ -118,7 +118,7 @@ func startOursLocal(ctx context.Context, dir string, disk bool, clients int) (sy
 		if _, err := raft.Start(sys, raft.Config{Group: "kv", ID: id, Peers: peers,
 			Dir:             filepath.Join(dir, strconv.FormatUint(id, 10)),
 			NewStateMachine: func() replog.StateMachine { return kv.NewStore() },
-			NoSync:          !disk,
+			InMemory:        !disk,
 		}); err != nil {
 			s.close()
 			return nil, err
