@@ -20,6 +20,8 @@ import (
 
 // localGroup runs n members of group "kv" on one actor system, without a
 // network transport: members reach each other by name on the same node.
+// mutate adjusts each member's Config (its Group too: a group of one can be
+// renamed).
 func localGroup(t *testing.T, n int, mutate ...func(*raft.Config)) (*actor.System, map[uint64]string) {
 	t.Helper()
 	sys, err := actor.NewSystem(actor.Config{Name: "local", Logger: zap.NewNop()})
@@ -42,6 +44,7 @@ func localGroup(t *testing.T, n int, mutate ...func(*raft.Config)) (*actor.Syste
 		for _, m := range mutate {
 			m(&cfg)
 		}
+		cfg.Peers = peers
 		if _, err := raft.Start(sys, cfg); err != nil {
 			t.Fatal(err)
 		}

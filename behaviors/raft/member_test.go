@@ -8,36 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/distributed-go/distributed/actor"
 	"github.com/distributed-go/distributed/behaviors/kv"
 	"github.com/distributed-go/distributed/behaviors/raft"
 	"github.com/distributed-go/distributed/behaviors/raft/raftpb"
 	"github.com/distributed-go/distributed/behaviors/raft/rpcpb"
-	"github.com/distributed-go/distributed/behaviors/replog"
 )
 
 func singleMember(t *testing.T, dir string, mutate ...func(*raft.Config)) (*actor.System, raft.Config) {
 	t.Helper()
-	sys, err := actor.NewSystem(actor.Config{Name: "solo", Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		sys.Shutdown(ctx)
-	})
-	cfg := raft.Config{
-		Group: "solo", ID: 1, Peers: map[uint64]string{1: sys.Address()}, Dir: dir,
-		NewStateMachine: func() replog.StateMachine { return kv.NewStore() },
-	}
+	var cfg raft.Config
+	sys, _ := localGroup(t, 1, append([]func(*raft.Config){func(c *raft.Config) {
+		c.Group, c.Dir, c.SnapshotEntries, c.CompactKeep = "solo", dir, 0, 0
+	}}, mutate...)...)
+	cfg = raft.Config{Group: "solo", ID: 1, Peers: map[uint64]string{1: sys.Address()}}
 	for _, m := range mutate {
 		m(&cfg)
-	}
-	if _, err := raft.Start(sys, cfg); err != nil {
-		t.Fatal(err)
 	}
 	return sys, cfg
 }

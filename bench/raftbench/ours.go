@@ -77,13 +77,22 @@ func startOurs(ctx context.Context, dir string, disk bool, clients int) (system,
 	for range clients {
 		s.clients = append(s.clients, kv.NewClient(raft.NewClient(cn.System(), "kv", peers, raft.ClientOptions{})))
 	}
-	// Wait for a leader: the first write succeeds.
+	if err := waitLeader(ctx, s.clients[0]); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitLeader returns once a write through c succeeds (a leader exists).
+func waitLeader(ctx context.Context, c *kv.Client) error {
 	for {
-		if err := s.clients[0].Put(ctx, "warm", []byte("up")); err == nil {
-			return s, nil
-		} else if ctx.Err() != nil {
-			s.close()
-			return nil, fmt.Errorf("no leader: %w", err)
+		err := c.Put(ctx, "warm", []byte("up"))
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("no leader: %w", err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -127,15 +136,11 @@ func startOursLocal(ctx context.Context, dir string, disk bool, clients int) (sy
 	for range clients {
 		s.clients = append(s.clients, kv.NewClient(raft.NewClient(sys, "kv", peers, raft.ClientOptions{})))
 	}
-	for {
-		if err := s.clients[0].Put(ctx, "warm", []byte("up")); err == nil {
-			return s, nil
-		} else if ctx.Err() != nil {
-			s.close()
-			return nil, fmt.Errorf("no leader: %w", err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := waitLeader(ctx, s.clients[0]); err != nil {
+		s.close()
+		return nil, err
 	}
+	return s, nil
 }
 
 func (s *oursLocal) put(ctx context.Context, c int, key string, value []byte) error {
