@@ -66,9 +66,13 @@ type member struct {
 
 	nextProp  uint64
 	proposals map[uint64]*proposal
-	nextRead  uint64
-	reads     map[string]*pendingRead
-	readQueue []*pendingRead // read index known, waiting for applied >= index
+	// batch holds the commands received since the last Ready: they go
+	// into the log as one entry.
+	batch      []*rpcpb.Proposal
+	batchBytes int
+	nextRead   uint64
+	reads      map[string]*pendingRead
+	readQueue  []*pendingRead // read index known, waiting for applied >= index
 	// pendingConf waits for the membership change being committed (one at a
 	// time).
 	pendingConf *confWait
@@ -348,13 +352,11 @@ func (m *member) HandleCall(ctx *actor.Context, req any, from actor.From) (any, 
 		}
 		m.nextProp++
 		id := m.nextProp
-		data := make([]byte, 8+len(r.Command))
-		binary.BigEndian.PutUint64(data, id)
-		copy(data[8:], r.Command)
-		if err := m.rn.Propose(data); err != nil {
-			return &rpcpb.Retry{Reason: err.Error()}, nil
-		}
 		m.proposals[id] = &proposal{from: from, start: time.Now()}
+		m.batch = append(m.batch, &rpcpb.Proposal{Id: id, Command: r.Command})
+		if m.batchBytes += len(r.Command) + 16; m.batchBytes >= maxBatchBytes {
+			m.proposeBatch()
+		}
 		return nil, actor.ErrNoReply
 	case *rpcpb.ReadRequest:
 		if r.Stale {
@@ -419,16 +421,43 @@ func (m *member) redirect() *rpcpb.Redirect {
 	return r
 }
 
+// maxBatchBytes bounds the commands batched into one log entry.
+const maxBatchBytes = 256 << 10
+
+// proposeBatch appends the batched commands to the log as one entry.
+func (m *member) proposeBatch() {
+	if len(m.batch) == 0 {
+		return
+	}
+	batch := m.batch
+	m.batch, m.batchBytes = nil, 0
+	data, err := proto.Marshal(&rpcpb.Proposals{Proposals: batch})
+	if err == nil {
+		err = m.rn.Propose(data)
+	}
+	if err != nil {
+		// Not in the log: the clients may retry at once.
+		why := &rpcpb.Retry{Reason: err.Error()}
+		for _, p := range batch {
+			if w := m.proposals[p.Id]; w != nil {
+				delete(m.proposals, p.Id)
+				w.from.Reply(why)
+			}
+		}
+	}
+}
+
 // schedule makes sure a flushMsg follows the messages already queued, so
 // that one Ready (one fsync) covers all of them.
 func (m *member) schedule(ctx *actor.Context) {
-	if !m.scheduled && m.rn.HasReady() {
+	if !m.scheduled && (len(m.batch) > 0 || m.rn.HasReady()) {
 		m.scheduled = true
 		ctx.Send(ctx.Self(), flushMsg{})
 	}
 }
 
 func (m *member) handleReady(ctx *actor.Context) error {
+	m.proposeBatch()
 	for m.rn.HasReady() {
 		rd := m.rn.Ready()
 		if rd.SoftState != nil {
@@ -622,6 +651,7 @@ func (m *member) softState(ss *core.SoftState) {
 }
 
 func (m *member) failPending(why *rpcpb.Retry) {
+	m.batch, m.batchBytes = nil, 0
 	for id, p := range m.proposals {
 		p.from.Reply(why)
 		delete(m.proposals, id)
@@ -654,16 +684,18 @@ func (m *member) apply(e *raftpb.Entry) {
 	if len(e.Data) == 0 {
 		return // a leader's no-op
 	}
-	if len(e.Data) < 8 {
-		m.log.Error("malformed log entry skipped", zap.Uint64("index", e.Index))
+	var batch rpcpb.Proposals
+	if err := proto.Unmarshal(e.Data, &batch); err != nil {
+		m.log.Error("malformed log entry skipped", zap.Uint64("index", e.Index), zap.Error(err))
 		return
 	}
-	id := binary.BigEndian.Uint64(e.Data)
-	res := m.sm.Apply(e.Index, e.Data[8:])
-	if p := m.proposals[id]; p != nil {
-		delete(m.proposals, id)
-		m.mx.round.Observe(time.Since(p.start).Seconds())
-		p.from.Reply(&rpcpb.ProposeResponse{Result: res, Index: e.Index})
+	for _, pr := range batch.Proposals {
+		res := m.sm.Apply(e.Index, pr.Command)
+		if p := m.proposals[pr.Id]; p != nil {
+			delete(m.proposals, pr.Id)
+			m.mx.round.Observe(time.Since(p.start).Seconds())
+			p.from.Reply(&rpcpb.ProposeResponse{Result: res, Index: e.Index})
+		}
 	}
 }
 

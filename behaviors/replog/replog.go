@@ -18,7 +18,9 @@ import (
 //
 // A member calls its StateMachine from one goroutine at a time.
 type StateMachine interface {
-	// Apply applies the command committed at index and returns its result.
+	// Apply applies a command committed at index and returns its result.
+	// Several commands may share an index (a leader batches the commands it
+	// receives together into one log entry); they are applied in order.
 	// A command the machine cannot interpret must not change the state; its
 	// result should say why (an error inside the result), since every
 	// member reaches the same verdict.

@@ -651,6 +651,106 @@ func (x *MembershipResponse) GetIndex() uint64 {
 	return 0
 }
 
+// Proposals is the data of a normal log entry a leader writes: the client
+// commands it received while it was busy, batched into one entry, each with
+// the id the leader answers its client by.
+type Proposals struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposals     []*Proposal            `protobuf:"bytes,1,rep,name=proposals,proto3" json:"proposals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Proposals) Reset() {
+	*x = Proposals{}
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Proposals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Proposals) ProtoMessage() {}
+
+func (x *Proposals) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Proposals.ProtoReflect.Descriptor instead.
+func (*Proposals) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Proposals) GetProposals() []*Proposal {
+	if x != nil {
+		return x.Proposals
+	}
+	return nil
+}
+
+// Proposal is one client command in a log entry.
+type Proposal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Command       []byte                 `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Proposal) Reset() {
+	*x = Proposal{}
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Proposal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Proposal) ProtoMessage() {}
+
+func (x *Proposal) ProtoReflect() protoreflect.Message {
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Proposal.ProtoReflect.Descriptor instead.
+func (*Proposal) Descriptor() ([]byte, []int) {
+	return file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Proposal) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Proposal) GetCommand() []byte {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
 // SnapshotData is the data of a member's Raft snapshot: the state machine's
 // own snapshot and the addresses of the members it knew.
 type SnapshotData struct {
@@ -663,7 +763,7 @@ type SnapshotData struct {
 
 func (x *SnapshotData) Reset() {
 	*x = SnapshotData{}
-	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[10]
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +775,7 @@ func (x *SnapshotData) String() string {
 func (*SnapshotData) ProtoMessage() {}
 
 func (x *SnapshotData) ProtoReflect() protoreflect.Message {
-	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[10]
+	mi := &file_behaviors_raft_rpcpb_rpc_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +788,7 @@ func (x *SnapshotData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotData.ProtoReflect.Descriptor instead.
 func (*SnapshotData) Descriptor() ([]byte, []int) {
-	return file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP(), []int{10}
+	return file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SnapshotData) GetState() []byte {
@@ -752,7 +852,12 @@ const file_behaviors_raft_rpcpb_rpc_proto_rawDesc = "" +
 	"\x12MembershipResponse\x12=\n" +
 	"\n" +
 	"conf_state\x18\x01 \x01(\v2\x1e.distributed.raft.v1.ConfStateR\tconfState\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"\xb6\x01\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"L\n" +
+	"\tProposals\x12?\n" +
+	"\tproposals\x18\x01 \x03(\v2!.distributed.raft.rpc.v1.ProposalR\tproposals\"4\n" +
+	"\bProposal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\acommand\x18\x02 \x01(\fR\acommand\"\xb6\x01\n" +
 	"\fSnapshotData\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\fR\x05state\x12R\n" +
 	"\taddresses\x18\x02 \x03(\v24.distributed.raft.rpc.v1.SnapshotData.AddressesEntryR\taddresses\x1a<\n" +
@@ -772,7 +877,7 @@ func file_behaviors_raft_rpcpb_rpc_proto_rawDescGZIP() []byte {
 	return file_behaviors_raft_rpcpb_rpc_proto_rawDescData
 }
 
-var file_behaviors_raft_rpcpb_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_behaviors_raft_rpcpb_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_behaviors_raft_rpcpb_rpc_proto_goTypes = []any{
 	(*ProposeRequest)(nil),     // 0: distributed.raft.rpc.v1.ProposeRequest
 	(*ProposeResponse)(nil),    // 1: distributed.raft.rpc.v1.ProposeResponse
@@ -784,22 +889,25 @@ var file_behaviors_raft_rpcpb_rpc_proto_goTypes = []any{
 	(*Status)(nil),             // 7: distributed.raft.rpc.v1.Status
 	(*MembershipRequest)(nil),  // 8: distributed.raft.rpc.v1.MembershipRequest
 	(*MembershipResponse)(nil), // 9: distributed.raft.rpc.v1.MembershipResponse
-	(*SnapshotData)(nil),       // 10: distributed.raft.rpc.v1.SnapshotData
-	nil,                        // 11: distributed.raft.rpc.v1.SnapshotData.AddressesEntry
-	(*actorpb.PID)(nil),        // 12: distributed.actor.v1.PID
-	(raftpb.ConfChangeType)(0), // 13: distributed.raft.v1.ConfChangeType
-	(*raftpb.ConfState)(nil),   // 14: distributed.raft.v1.ConfState
+	(*Proposals)(nil),          // 10: distributed.raft.rpc.v1.Proposals
+	(*Proposal)(nil),           // 11: distributed.raft.rpc.v1.Proposal
+	(*SnapshotData)(nil),       // 12: distributed.raft.rpc.v1.SnapshotData
+	nil,                        // 13: distributed.raft.rpc.v1.SnapshotData.AddressesEntry
+	(*actorpb.PID)(nil),        // 14: distributed.actor.v1.PID
+	(raftpb.ConfChangeType)(0), // 15: distributed.raft.v1.ConfChangeType
+	(*raftpb.ConfState)(nil),   // 16: distributed.raft.v1.ConfState
 }
 var file_behaviors_raft_rpcpb_rpc_proto_depIdxs = []int32{
-	12, // 0: distributed.raft.rpc.v1.Status.pid:type_name -> distributed.actor.v1.PID
-	13, // 1: distributed.raft.rpc.v1.MembershipRequest.type:type_name -> distributed.raft.v1.ConfChangeType
-	14, // 2: distributed.raft.rpc.v1.MembershipResponse.conf_state:type_name -> distributed.raft.v1.ConfState
-	11, // 3: distributed.raft.rpc.v1.SnapshotData.addresses:type_name -> distributed.raft.rpc.v1.SnapshotData.AddressesEntry
-	4,  // [4:4] is the sub-list for method output_type
-	4,  // [4:4] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	14, // 0: distributed.raft.rpc.v1.Status.pid:type_name -> distributed.actor.v1.PID
+	15, // 1: distributed.raft.rpc.v1.MembershipRequest.type:type_name -> distributed.raft.v1.ConfChangeType
+	16, // 2: distributed.raft.rpc.v1.MembershipResponse.conf_state:type_name -> distributed.raft.v1.ConfState
+	11, // 3: distributed.raft.rpc.v1.Proposals.proposals:type_name -> distributed.raft.rpc.v1.Proposal
+	13, // 4: distributed.raft.rpc.v1.SnapshotData.addresses:type_name -> distributed.raft.rpc.v1.SnapshotData.AddressesEntry
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_behaviors_raft_rpcpb_rpc_proto_init() }
@@ -813,7 +921,7 @@ func file_behaviors_raft_rpcpb_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_behaviors_raft_rpcpb_rpc_proto_rawDesc), len(file_behaviors_raft_rpcpb_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
