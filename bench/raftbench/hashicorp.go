@@ -10,27 +10,24 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/distributed-go/distributed/behaviors/kv"
 	hraft "github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
-// kvFSM is a map from keys to values: the same state machine work as ours.
+// kvFSM runs the same state machine as ours (behaviors/kv's Store, with its
+// client sessions) under hashicorp/raft, so both sides do the same work per
+// command.
 type kvFSM struct {
 	mu sync.Mutex
-	m  map[string][]byte
+	s  *kv.Store
 }
 
 func (f *kvFSM) Apply(l *hraft.Log) any {
-	// Log data is "key\x00value".
-	for i, b := range l.Data {
-		if b == 0 {
-			f.mu.Lock()
-			f.m[string(l.Data[:i])] = append([]byte(nil), l.Data[i+1:]...)
-			f.mu.Unlock()
-			return nil
-		}
-	}
-	return fmt.Errorf("malformed command")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.s.Apply(l.Index, l.Data)
 }
 
 func (f *kvFSM) Snapshot() (hraft.FSMSnapshot, error) { return nopSnapshot{}, nil }
@@ -43,12 +40,42 @@ func (nopSnapshot) Release()                           {}
 
 // hashicorp is three hashicorp/raft members in this process.
 type hashicorp struct {
-	rafts  []*hraft.Raft
-	closes []func()
+	rafts   []*hraft.Raft
+	closes  []func()
+	clients []*kv.Client
 }
 
-func startHashicorp(ctx context.Context, dir string, disk bool, _ int) (system, error) {
+// hashicorpLog is replog.Log over hashicorp/raft: proposals are applied on
+// the leader (hashicorp/raft does not forward to it), and reads are not
+// used by this benchmark.
+type hashicorpLog struct{ s *hashicorp }
+
+func (l hashicorpLog) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
+	leader := l.s.leader()
+	if leader == nil {
+		return nil, fmt.Errorf("no leader")
+	}
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := leader.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	res, _ := f.Response().([]byte)
+	return res, nil
+}
+
+func (l hashicorpLog) Read(context.Context, []byte) ([]byte, error) {
+	return nil, fmt.Errorf("reads are not measured")
+}
+
+func startHashicorp(ctx context.Context, dir string, disk bool, clients int) (system, error) {
 	s := &hashicorp{}
+	for range clients {
+		s.clients = append(s.clients, kv.NewClient(hashicorpLog{s}))
+	}
 	var servers []hraft.Server
 	type member struct {
 		id    hraft.ServerID
@@ -100,7 +127,7 @@ func startHashicorp(ctx context.Context, dir string, disk bool, _ int) (system, 
 		if err := hraft.BootstrapCluster(cfg, m.logs, m.stab, m.snaps, m.trans, hraft.Configuration{Servers: servers}); err != nil {
 			return nil, err
 		}
-		r, err := hraft.NewRaft(cfg, &kvFSM{m: map[string][]byte{}}, m.logs, m.stab, m.snaps, m.trans)
+		r, err := hraft.NewRaft(cfg, &kvFSM{s: kv.NewStore()}, m.logs, m.stab, m.snaps, m.trans)
 		if err != nil {
 			return nil, err
 		}
@@ -125,18 +152,10 @@ func (s *hashicorp) leader() *hraft.Raft {
 	return nil
 }
 
-// put applies on the leader (hashicorp/raft does not forward to it).
-func (s *hashicorp) put(ctx context.Context, _ int, key string, value []byte) error {
-	l := s.leader()
-	if l == nil {
-		return fmt.Errorf("no leader")
-	}
-	timeout := 5 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
-	}
-	data := append(append([]byte(key), 0), value...)
-	return l.Apply(data, timeout).Error()
+// put writes through a kv.Client (sessions, protobuf commands) applied on
+// the leader, as ours does.
+func (s *hashicorp) put(ctx context.Context, c int, key string, value []byte) error {
+	return s.clients[c].Put(ctx, key, value)
 }
 
 func (s *hashicorp) close() {
