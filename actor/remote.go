@@ -210,7 +210,7 @@ func (a *askProc) SendSystemMessage(*pa.PID, any) {}
 func (a *askProc) Stop(*pa.PID)                   {}
 
 // askRemote sends an Ask to a PID of another node.
-func (s *System) askRemote(ctx context.Context, pid *PID, msg any) (any, error) {
+func (s *System) askRemote(ctx context.Context, pid *PID, msg any, d time.Duration) (any, error) {
 	addr := pid.Address()
 	if !s.reachable(addr) {
 		return nil, &DeadActorError{PID: pid, Reason: NoConnection, Known: true}
@@ -240,19 +240,28 @@ func (s *System) askRemote(ctx context.Context, pid *PID, msg any) (any, error) 
 	set[a] = struct{}{}
 	s.remote.mu.Unlock()
 	s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: a.raw})
+	expired, stop := expiry(d)
+	defer stop()
 	select {
 	case r := <-a.f.ch:
 		s.metrics.askLatency.Observe(time.Since(start).Seconds())
 		return r.v, r.err
 	case <-ctx.Done():
-		s.forgetAsk(a)
-		if a.f.done.CompareAndSwap(false, true) {
-			s.metrics.askTimeouts.Inc()
-			return nil, fmt.Errorf("actor: ask %s: %w", pid, ctx.Err())
-		}
-		r := <-a.f.ch
-		return r.v, r.err
+		return s.abandonAsk(a, pid, ctx.Err())
+	case <-expired:
+		return s.abandonAsk(a, pid, context.DeadlineExceeded)
 	}
+}
+
+// abandonAsk gives up waiting for a remote Ask's reply.
+func (s *System) abandonAsk(a *askProc, pid *PID, cause error) (any, error) {
+	s.forgetAsk(a)
+	if a.f.done.CompareAndSwap(false, true) {
+		s.metrics.askTimeouts.Inc()
+		return nil, fmt.Errorf("actor: ask %s: %w", pid, cause)
+	}
+	r := <-a.f.ch
+	return r.v, r.err
 }
 
 func (s *System) forgetAsk(a *askProc) {

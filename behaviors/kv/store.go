@@ -90,9 +90,15 @@ func (s *Store) Apply(index uint64, command []byte) []byte {
 	res.Index = index
 	sess.Results[cmd.Seq] = res
 	sess.LastIndex = index
-	if cmd.AckedBelow > sess.AckedBelow {
+	if old := sess.AckedBelow; cmd.AckedBelow > old {
 		sess.AckedBelow = cmd.AckedBelow
-		maps.DeleteFunc(sess.Results, func(seq uint64, _ *kvpb.Result) bool { return seq < sess.AckedBelow })
+		if cmd.AckedBelow-old <= uint64(len(sess.Results)) {
+			for seq := old; seq < cmd.AckedBelow; seq++ {
+				delete(sess.Results, seq)
+			}
+		} else {
+			maps.DeleteFunc(sess.Results, func(seq uint64, _ *kvpb.Result) bool { return seq < sess.AckedBelow })
+		}
 	}
 	for len(sess.Results) > MaxResultsPerSession {
 		delete(sess.Results, slices.Min(slices.Collect(maps.Keys(sess.Results))))

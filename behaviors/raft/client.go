@@ -185,9 +185,7 @@ func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.M
 	maybeApplied := false
 	var last error
 	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
-		reply, err := actor.Ask[proto.Message](actx, c.sys, c.pid(addr, target), req)
-		cancel()
+		reply, err := actor.AskTimeout[proto.Message](ctx, c.sys, c.pid(addr, target), req, c.opts.AttemptTimeout)
 		redirected := false
 		switch r := reply.(type) {
 		case *rpcpb.ProposeResponse, *rpcpb.ReadResponse, *rpcpb.MembershipResponse:
