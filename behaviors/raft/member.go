@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +58,9 @@ type member struct {
 	pids  map[uint64]*actor.PID // NamedPIDs built from addrs, cached
 
 	scheduled bool // a flushMsg is in the mailbox
+	// summary is what info reports: published after each Ready, since
+	// inspection calls info from other goroutines.
+	summary   atomic.Pointer[string]
 	role      core.Role
 	lead      uint64
 	term      uint64
@@ -220,6 +224,7 @@ func (m *member) Init(ctx *actor.Context) error {
 	m.nextProp = rand.Uint64()
 	st := rn.Status()
 	m.term, m.commit = st.Term, st.Commit
+	m.publish()
 	ctx.Tick(m.cfg.TickInterval, tickMsg{})
 	ctx.SetInfo(m.info)
 	m.log.Info("raft member started", zap.Uint64("term", st.Term), zap.Uint64("commit", st.Commit),
@@ -228,9 +233,21 @@ func (m *member) Init(ctx *actor.Context) error {
 	return nil
 }
 
+// info reports the state published by publish; safe from any goroutine.
 func (m *member) info() string {
-	return fmt.Sprintf("raft %s id=%d role=%s term=%d leader=%d commit=%d applied=%d",
+	if s := m.summary.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// publish refreshes the summary info reports, when it changed.
+func (m *member) publish() {
+	s := fmt.Sprintf("raft %s id=%d role=%s term=%d leader=%d commit=%d applied=%d",
 		m.cfg.Group, m.cfg.ID, m.role, m.term, m.lead, m.commit, m.applied)
+	if old := m.summary.Load(); old == nil || *old != s {
+		m.summary.Store(&s)
+	}
 }
 
 func (m *member) Terminate(ctx *actor.Context, reason actor.Reason) {
@@ -514,6 +531,7 @@ func (m *member) handleReady(ctx *actor.Context) error {
 		m.rn.Advance(rd)
 		m.serveReads()
 	}
+	m.publish()
 	return m.maybeSnapshot()
 }
 

@@ -142,10 +142,26 @@ func TestMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	kc := kv.NewClient(raft.NewClient(sys, cfg.Group, cfg.Peers, raft.ClientOptions{}))
+	// Inspection (the observer) reads the member's summary from another
+	// goroutine while it works.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			for _, p := range sys.Processes() {
+				_ = p.Info
+			}
+		}
+	}()
 	for range 10 {
 		if err := kc.Put(ctx, "k", []byte("v")); err != nil {
 			t.Fatal(err)
 		}
+	}
+	<-done
+	pid, _ := sys.WhereIs(raft.ActorName(cfg.Group, cfg.ID))
+	if pi, ok := sys.Info(pid); !ok || !strings.Contains(pi.Info, "role=leader") {
+		t.Fatalf("member summary %q", pi.Info)
 	}
 	mfs, err := sys.Gatherer().Gather()
 	if err != nil {
