@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -47,7 +46,7 @@ type Client struct {
 	members map[uint64]string
 	ids     []uint64
 	leader  uint64
-	pids    map[string]*actor.PID // by member address and id
+	pids    map[uint64]*actor.PID // by member id, for its current address
 }
 
 var _ replog.Log = (*Client)(nil)
@@ -158,17 +157,16 @@ func (c *Client) Leader() uint64 {
 
 // pid returns the PID of member id at addr, built once.
 func (c *Client) pid(addr string, id uint64) *actor.PID {
-	key := addr + "/" + strconv.FormatUint(id, 10)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p, ok := c.pids[key]; ok {
+	if p, ok := c.pids[id]; ok && p.Address() == addr {
 		return p
 	}
 	if c.pids == nil {
-		c.pids = map[string]*actor.PID{}
+		c.pids = map[uint64]*actor.PID{}
 	}
 	p := actor.NamedPID(addr, ActorName(c.group, id))
-	c.pids[key] = p
+	c.pids[id] = p
 	return p
 }
 

@@ -229,7 +229,7 @@ func TestLinearizabilityCatchesStaleReads(t *testing.T) {
 	f := (l + 1) % 3
 	rec := kvcheck.NewRecorder()
 	writer := kv.NewClient(c.raftClient(raft.ClientOptions{}))
-	if err := rec.Do(ctx, 0, writer, kvcheck.Input{Op: kvcheck.Put, Key: "k", Value: "v1"}); err != nil {
+	if _, err := rec.Do(ctx, 0, writer, kvcheck.Input{Op: kvcheck.Put, Key: "k", Value: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	c.waitApplied(2, 10*time.Second) // the follower has v1
@@ -241,12 +241,12 @@ func TestLinearizabilityCatchesStaleReads(t *testing.T) {
 	}
 	c.faults.Partition([]string{nodeName(f)}, rest) // the client node reaches both sides
 	defer c.faults.Heal()
-	if err := rec.Do(ctx, 0, writer, kvcheck.Input{Op: kvcheck.Put, Key: "k", Value: "v2"}); err != nil {
+	if _, err := rec.Do(ctx, 0, writer, kvcheck.Input{Op: kvcheck.Put, Key: "k", Value: "v2"}); err != nil {
 		t.Fatal(err)
 	}
 	stale := kv.NewClient(raft.NewClient(c.client.System(), "kv", map[uint64]string{uint64(f + 1): c.addrs[f]},
 		raft.ClientOptions{StaleReads: true}))
-	if err := rec.Do(ctx, 1, stale, kvcheck.Input{Op: kvcheck.Get, Key: "k"}); err != nil {
+	if _, err := rec.Do(ctx, 1, stale, kvcheck.Input{Op: kvcheck.Get, Key: "k"}); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := rec.Check(10 * time.Second); res != porcupine.Illegal {

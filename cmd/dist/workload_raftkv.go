@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -194,6 +196,8 @@ type memberStatus struct {
 	Snapshot uint64 `json:"snapshot_index,omitempty"`
 	PID      string `json:"pid,omitempty"`
 	Error    string `json:"error,omitempty"`
+
+	pid *actor.PID // the member actor, for the check's nemesis
 }
 
 func (k *kvNode) statuses(ctx context.Context) []memberStatus {
@@ -209,12 +213,12 @@ func (k *kvNode) statuses(ctx context.Context) []memberStatus {
 			ms.Role, ms.Term, ms.Leader, ms.Commit, ms.Applied, ms.Snapshot =
 				st.Role, st.Term, st.LeaderId, st.Commit, st.Applied, st.SnapshotIndex
 			if pid, err := actor.PIDFromProto(st.Pid); err == nil {
-				ms.PID = observer.FormatPID(ms.Node, pid.ID())
+				ms.pid, ms.PID = pid, observer.FormatPID(ms.Node, pid.ID())
 			}
 		}
 		out = append(out, ms)
 	}
-	slices.SortFunc(out, func(a, b memberStatus) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(out, func(a, b memberStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -243,16 +247,10 @@ func (k *kvNode) serveKV(w http.ResponseWriter, r *http.Request) {
 		v, res.Found, err = k.store.Get(ctx, key)
 		res.Value = string(v)
 	case http.MethodPut, http.MethodPost, http.MethodDelete:
-		body := make([]byte, 0, 128)
-		if r.Body != nil {
-			buf := make([]byte, 4096)
-			for len(body) <= kv.MaxValueSize {
-				n, rerr := r.Body.Read(buf)
-				body = append(body, buf[:n]...)
-				if rerr != nil {
-					break
-				}
-			}
+		body, rerr := io.ReadAll(io.LimitReader(r.Body, kv.MaxValueSize+1))
+		if rerr != nil {
+			writeJSON(w, http.StatusBadRequest, kvResult{Key: key, Error: "reading the value: " + rerr.Error()})
+			return
 		}
 		switch {
 		case r.Method == http.MethodDelete:
@@ -316,21 +314,11 @@ func (k *kvNode) serveCheck(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
 		for ctx.Err() == nil {
 			for _, st := range k.statuses(ctx) {
-				if st.Role != "leader" {
-					continue
-				}
-				sctx, scancel := context.WithTimeout(ctx, 500*time.Millisecond)
-				s, err := k.client.Status(sctx, st.ID)
-				scancel()
-				if err != nil {
-					break
-				}
-				if pid, err := actor.PIDFromProto(s.Pid); err == nil && k.env.Node.System().Kill(pid) == nil {
+				if st.Role == "leader" && st.pid != nil && k.env.Node.System().Kill(st.pid) == nil {
 					mu.Lock()
 					faults = append(faults, "killed the leader's actor on "+st.Node)
 					mu.Unlock()
 				}
-				break
 			}
 			t := time.NewTimer(time.Second + rand.N(500*time.Millisecond))
 			select {

@@ -164,9 +164,10 @@ func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
 
 func (r *Recorder) now() int64 { return int64(time.Since(r.start)) }
 
-// Do runs one operation with c and records it. It returns the operation's
-// error, if any (an unknown outcome is recorded, a failed read is not).
-func (r *Recorder) Do(ctx context.Context, client int, c *kv.Client, in Input) error {
+// Do runs one operation with c and records it. It returns what the
+// operation got and its error, if any (an unknown outcome is recorded, a
+// failed read is not).
+func (r *Recorder) Do(ctx context.Context, client int, c *kv.Client, in Input) (Output, error) {
 	call := r.now()
 	var out Output
 	var err error
@@ -190,10 +191,10 @@ func (r *Recorder) Do(ctx context.Context, client int, c *kv.Client, in Input) e
 		r.ok++
 	case errors.Is(err, kv.ErrRejected):
 		r.rejected++
-		return err // refused before any effect
+		return out, err // refused before any effect
 	case in.Op == Get:
 		r.failedReads++
-		return err
+		return out, err
 	default:
 		// Unknown or not: a failed write may have been applied (only
 		// replog.ErrNoLeader says it was not, and even then recording it
@@ -202,19 +203,7 @@ func (r *Recorder) Do(ctx context.Context, client int, c *kv.Client, in Input) e
 		r.unknown++
 	}
 	r.ops = append(r.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
-	return err
-}
-
-// lastValue returns the value read by client's latest recorded operation.
-func (r *Recorder) lastValue(client int) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.ops) - 1; i >= 0; i-- {
-		if r.ops[i].ClientId == client {
-			return r.ops[i].Output.(Output).Value
-		}
-	}
-	return ""
+	return out, err
 }
 
 // History returns a copy of the recorded operations.
@@ -302,8 +291,8 @@ func (r *Recorder) Run(ctx context.Context, w Workload, newClient func() *kv.Cli
 					in.Op = Delete
 				}
 				octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.OpTimeout)
-				if r.Do(octx, i, c, in) == nil && in.Op == Get {
-					seen[in.Key] = r.lastValue(i)
+				if out, err := r.Do(octx, i, c, in); err == nil && in.Op == Get {
+					seen[in.Key] = out.Value
 				}
 				cancel()
 			}
