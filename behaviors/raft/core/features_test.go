@@ -101,6 +101,9 @@ func TestStepRejectsMalformed(t *testing.T) {
 		{Type: msgProp, From: 2, To: 1, Term: 1},
 		{Type: MsgApp, From: 2, To: 1, Term: 1, Index: 0, Entries: []*raftpb.Entry{{Index: 2, Term: 1}}},
 		{Type: MsgApp, From: 2, To: 1, Term: 1, Index: 0, Entries: []*raftpb.Entry{{Index: 1, Term: 2}}},
+		{Type: MsgApp, From: 2, To: 1, Term: 1, Index: 0, Entries: []*raftpb.Entry{nil}},
+		{Type: msgProp, From: 2, To: 1, Entries: []*raftpb.Entry{nil}},
+		{Type: MsgHeartbeat, From: 1, To: 1, Term: 1},
 	}
 	for i, m := range bad {
 		if err := n.rn.Step(m); !errors.Is(err, ErrInvalidMessage) {

@@ -223,6 +223,14 @@ func (n *RawNode) Step(m *raftpb.Message) error {
 	if m.To != n.r.id {
 		return fmt.Errorf("%w: %s for %d delivered to %d", ErrInvalidMessage, m.Type, m.To, n.r.id)
 	}
+	if m.From == n.r.id {
+		return fmt.Errorf("%w: %s from this node to itself", ErrInvalidMessage, m.Type)
+	}
+	for i, e := range m.Entries {
+		if e == nil {
+			return fmt.Errorf("%w: %s from %d: entry %d missing", ErrInvalidMessage, m.Type, m.From, i)
+		}
+	}
 	switch m.Type {
 	case msgVote, msgVoteResp, msgPreVote, msgPreVoteResp, msgApp, msgAppResp,
 		msgHeartbeat, msgHeartbeatResp, msgReadIndexResp, msgTimeoutNow, msgSnap, msgSnapResp:
