@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,57 +162,31 @@ func (c *testCluster) leaderOrRandom(rng *rand.Rand) int {
 	return rng.IntN(len(c.nodes))
 }
 
-func runLinearizability(t *testing.T, nodes int, kinds []string, stale bool) {
+func runLinearizability(t *testing.T, nodes int, kinds []string) {
 	c := newTestCluster(t, nodes, snapshots(300, 30))
 	c.leader(10 * time.Second)
-	d := 4 * time.Second
-	if *soak > 0 {
-		d = *soak
-	}
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	nm := &nemesis{c: c, rng: rand.New(rand.NewPCG(seed, 1))}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		nm.run(ctx, kinds, 700*time.Millisecond)
-	}()
-	rec := kvcheck.NewRecorder()
-	rec.Run(ctx, kvcheck.Workload{Clients: 5, Keys: 3, OpTimeout: 1500 * time.Millisecond, Seed: seed}, func() *kv.Client {
-		return kv.NewClient(c.raftClient(raft.ClientOptions{AttemptTimeout: 500 * time.Millisecond, StaleReads: stale}))
-	})
-	<-done
-	res, info := rec.Check(60 * time.Second)
-	st := rec.Stats()
-	t.Logf("faults: %v; history: %+v; verdict %s", nm.log, st, res)
-	if st.OK < 20 {
-		t.Fatalf("too few successful operations to judge: %+v", st)
-	}
-	if res != porcupine.Ok {
-		path := filepath.Join(os.TempDir(), fmt.Sprintf("raft-history-%d.html", seed))
-		if err := kvcheck.Visualize(info, path); err == nil {
-			t.Logf("history written to %s", path)
-		}
-		if stale {
-			return // the caller expects this
-		}
-		t.Fatalf("history is %s (seed %d)", res, seed)
-	}
+	linearizable(t, 4*time.Second, rand.Uint64(), kvcheck.Workload{Clients: 5, Keys: 3, OpTimeout: 1500 * time.Millisecond},
+		func() *kv.Client {
+			return kv.NewClient(c.raftClient(raft.ClientOptions{AttemptTimeout: 500 * time.Millisecond}))
+		},
+		func(ctx context.Context, rng *rand.Rand) []string {
+			nm := &nemesis{c: c, rng: rng}
+			nm.run(ctx, kinds, 700*time.Millisecond)
+			return nm.log
+		})
 }
 
 var allFaults = []string{"kill-leader", "partition-leader", "crash-restart"}
 
 func TestLinearizability3Nodes(t *testing.T) {
-	runLinearizability(t, 3, allFaults, false)
+	runLinearizability(t, 3, allFaults)
 }
 
 func TestLinearizability5Nodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5-node scenario skipped in -short")
 	}
-	runLinearizability(t, 5, allFaults, false)
+	runLinearizability(t, 5, allFaults)
 }
 
 // TestLinearizabilityCatchesStaleReads is the negative control of the

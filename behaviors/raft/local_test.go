@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anishathalye/porcupine"
 	"go.uber.org/zap"
 
 	"github.com/distributed-go/distributed/actor"
@@ -65,38 +64,18 @@ func TestLinearizabilityLocalKills(t *testing.T) {
 
 func localKills(t *testing.T, mutate ...func(*raft.Config)) {
 	sys, peers := localGroup(t, 3, mutate...)
-	d := 3 * time.Second
-	if *soak > 0 {
-		d = *soak
-	}
-	seed := rand.Uint64()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	kills := 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rng := rand.New(rand.NewPCG(seed, 3))
-		for ctx.Err() == nil {
-			id := uint64(rng.IntN(3) + 1)
-			if pid, ok := sys.WhereIs(raft.ActorName("kv", id)); ok && sys.Kill(pid) == nil {
-				kills++
+	linearizable(t, 3*time.Second, rand.Uint64(), kvcheck.Workload{Clients: 4, Keys: 3, OpTimeout: time.Second},
+		func() *kv.Client {
+			return kv.NewClient(raft.NewClient(sys, "kv", peers, raft.ClientOptions{AttemptTimeout: 300 * time.Millisecond}))
+		},
+		func(ctx context.Context, rng *rand.Rand) (faults []string) {
+			for ctx.Err() == nil {
+				id := uint64(rng.IntN(3) + 1)
+				if pid, ok := sys.WhereIs(raft.ActorName("kv", id)); ok && sys.Kill(pid) == nil {
+					faults = append(faults, fmt.Sprintf("kill member %d", id))
+				}
+				sleepCtx(ctx, 400*time.Millisecond)
 			}
-			sleepCtx(ctx, 400*time.Millisecond)
-		}
-	}()
-	rec := kvcheck.NewRecorder()
-	rec.Run(ctx, kvcheck.Workload{Clients: 4, Keys: 3, OpTimeout: time.Second, Seed: seed}, func() *kv.Client {
-		return kv.NewClient(raft.NewClient(sys, "kv", peers, raft.ClientOptions{AttemptTimeout: 300 * time.Millisecond}))
-	})
-	<-done
-	res, _ := rec.Check(60 * time.Second)
-	st := rec.Stats()
-	t.Logf("seed %d; %d kills; history %+v; verdict %s", seed, kills, st, res)
-	if st.OK < 20 || kills == 0 {
-		t.Fatalf("too little happened to judge: %+v, %d kills", st, kills)
-	}
-	if res != porcupine.Ok {
-		t.Fatalf("history is %s (seed %d)", res, seed)
-	}
+			return faults
+		})
 }

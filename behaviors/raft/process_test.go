@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anishathalye/porcupine"
 	"go.uber.org/zap"
 
 	"github.com/distributed-go/distributed/behaviors/kv"
@@ -203,45 +202,24 @@ func TestLinearizabilityOSProcesses(t *testing.T) {
 		t.Fatalf("no leader: %v", err)
 	}
 
-	d := 5 * time.Second
-	if *soak > 0 {
-		d = *soak
-	}
-	seed := rand.Uint64()
-	rng := rand.New(rand.NewPCG(seed, 2))
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var faults []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			id := uint64(rng.IntN(3) + 1)
-			if rng.IntN(2) == 0 {
-				g.kill9(id)
-				faults = append(faults, fmt.Sprintf("kill -9 n%d", id))
+	linearizable(t, 5*time.Second, rand.Uint64(), kvcheck.Workload{Clients: 4, Keys: 3, OpTimeout: 1500 * time.Millisecond},
+		func() *kv.Client { return kv.NewClient(newRaft()) },
+		func(ctx context.Context, rng *rand.Rand) (faults []string) {
+			for ctx.Err() == nil {
+				id := uint64(rng.IntN(3) + 1)
+				if rng.IntN(2) == 0 {
+					g.kill9(id)
+					faults = append(faults, fmt.Sprintf("kill -9 n%d", id))
+					sleepCtx(ctx, 500*time.Millisecond)
+					g.start(id)
+				} else {
+					g.signal(id, syscall.SIGSTOP)
+					faults = append(faults, fmt.Sprintf("pause n%d", id))
+					sleepCtx(ctx, 700*time.Millisecond)
+					g.signal(id, syscall.SIGCONT)
+				}
 				sleepCtx(ctx, 500*time.Millisecond)
-				g.start(id)
-			} else {
-				g.signal(id, syscall.SIGSTOP)
-				faults = append(faults, fmt.Sprintf("pause n%d", id))
-				sleepCtx(ctx, 700*time.Millisecond)
-				g.signal(id, syscall.SIGCONT)
 			}
-			sleepCtx(ctx, 500*time.Millisecond)
-		}
-	}()
-	rec := kvcheck.NewRecorder()
-	rec.Run(ctx, kvcheck.Workload{Clients: 4, Keys: 3, OpTimeout: 1500 * time.Millisecond, Seed: seed},
-		func() *kv.Client { return kv.NewClient(newRaft()) })
-	<-done
-	res, _ := rec.Check(60 * time.Second)
-	st := rec.Stats()
-	t.Logf("seed %d; faults %v; history %+v; verdict %s", seed, faults, st, res)
-	if st.OK < 20 {
-		t.Fatalf("too few successful operations to judge: %+v", st)
-	}
-	if res != porcupine.Ok {
-		t.Fatalf("history is %s (seed %d)", res, seed)
-	}
+			return faults
+		})
 }
