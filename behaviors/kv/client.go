@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -49,14 +50,14 @@ func (c *Client) ID() uint64 { return c.id }
 
 // Put sets key to value.
 func (c *Client) Put(ctx context.Context, key string, value []byte) error {
-	_, err := c.write(ctx, &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.Put{Key: key, Value: value}}})
+	_, err := c.write(ctx, &command{op: opPut, key: []byte(key), value: value})
 	return err
 }
 
 // Delete removes key and reports whether it existed.
 func (c *Client) Delete(ctx context.Context, key string) (existed bool, err error) {
-	r, err := c.write(ctx, &kvpb.Command{Op: &kvpb.Command_Delete{Delete: &kvpb.Delete{Key: key}}})
-	return r.GetFound(), err
+	r, err := c.write(ctx, &command{op: opDelete, key: []byte(key)})
+	return r.found, err
 }
 
 // CompareAndSwap sets key to value if its current value is old. It reports
@@ -66,14 +67,14 @@ func (c *Client) CompareAndSwap(ctx context.Context, key string, old, value []by
 	if old == nil {
 		old = []byte{}
 	}
-	r, err := c.write(ctx, &kvpb.Command{Op: &kvpb.Command_Cas{Cas: &kvpb.CompareAndSwap{Key: key, Expected: old, Value: value}}})
-	return r.GetSwapped(), r.GetValue(), r.GetFound(), err
+	r, err := c.write(ctx, &command{op: opCas, key: []byte(key), expected: old, value: value})
+	return r.swapped, r.value, r.found, err
 }
 
 // PutIfAbsent sets key to value if key is absent and reports whether it did.
 func (c *Client) PutIfAbsent(ctx context.Context, key string, value []byte) (bool, error) {
-	r, err := c.write(ctx, &kvpb.Command{Op: &kvpb.Command_Cas{Cas: &kvpb.CompareAndSwap{Key: key, ExpectAbsent: true, Value: value}}})
-	return r.GetSwapped(), err
+	r, err := c.write(ctx, &command{op: opCas, key: []byte(key), expectAbsent: true, value: value})
+	return r.swapped, err
 }
 
 // Get reads key linearizably: the value reflects every write that completed
@@ -90,17 +91,22 @@ func (c *Client) Get(ctx context.Context, key string) (value []byte, found bool,
 	if err != nil {
 		return nil, false, err
 	}
-	var r kvpb.Result
-	if err := proto.Unmarshal(b, &r); err != nil {
+	var r result
+	if err := decodeResult(b, &r); err != nil {
 		return nil, false, fmt.Errorf("kv: malformed result: %w", err)
 	}
-	return r.Value, r.Found, nil
+	return r.value, r.found, nil
 }
 
 // write numbers cmd, proposes it and decodes its result.
-func (c *Client) write(ctx context.Context, cmd *kvpb.Command) (*kvpb.Result, error) {
-	if err := validate(&kvpb.Command{ClientId: 1, Seq: 1, Op: cmd.Op}); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRejected, err)
+func (c *Client) write(ctx context.Context, cmd *command) (result, error) {
+	// A key must be a string (valid UTF-8) to be encoded; the store checks
+	// the rest, and so does validateOp, to refuse before proposing.
+	if !utf8.Valid(cmd.key) {
+		return result{}, fmt.Errorf("%w: key %q is not valid UTF-8", ErrRejected, cmd.key)
+	}
+	if err := validateOp(cmd); err != nil {
+		return result{}, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	c.mu.Lock()
 	seq := c.next
@@ -118,21 +124,17 @@ func (c *Client) write(ctx context.Context, cmd *kvpb.Command) (*kvpb.Result, er
 		delete(c.outstanding, seq)
 		c.mu.Unlock()
 	}()
-	cmd.ClientId, cmd.Seq, cmd.AckedBelow = c.id, seq, acked
-	b, err := proto.Marshal(cmd)
+	cmd.clientID, cmd.seq, cmd.ackedBelow = c.id, seq, acked
+	out, err := c.log.Propose(ctx, appendCommand(make([]byte, 0, commandSize(cmd)), cmd))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRejected, err)
+		return result{}, err
 	}
-	out, err := c.log.Propose(ctx, b)
-	if err != nil {
-		return nil, err
+	var r result
+	if err := decodeResult(out, &r); err != nil {
+		return result{}, fmt.Errorf("kv: malformed result: %w", err)
 	}
-	var r kvpb.Result
-	if err := proto.Unmarshal(out, &r); err != nil {
-		return nil, fmt.Errorf("kv: malformed result: %w", err)
+	if r.err != "" {
+		return result{}, fmt.Errorf("%w: %s", ErrRejected, r.err)
 	}
-	if r.Error != "" {
-		return nil, fmt.Errorf("%w: %s", ErrRejected, r.Error)
-	}
-	return &r, nil
+	return r, nil
 }

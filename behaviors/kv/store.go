@@ -11,6 +11,7 @@
 package kv
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -41,18 +42,39 @@ const (
 // Like every state machine it is used from one goroutine at a time.
 type Store struct {
 	data     map[string][]byte
-	sessions map[uint64]*kvpb.Session
+	sessions map[uint64]*session
 	applied  uint64
 	// MaxSessions overrides DefaultMaxSessions when positive. It must be
 	// the same on every member.
 	MaxSessions int
 }
 
+// session is what the store remembers of one client (kvpb.Session in
+// snapshots).
+type session struct {
+	clientID   uint64
+	ackedBelow uint64
+	lastIndex  uint64
+	// results of seqs >= ackedBelow, sorted by seq. A client has few
+	// commands in flight, and their seqs arrive nearly in order.
+	results []seqResult
+}
+
+type seqResult struct {
+	seq uint64
+	res result
+}
+
+// find returns the position of seq in results and whether it is there.
+func (x *session) find(seq uint64) (int, bool) {
+	return slices.BinarySearchFunc(x.results, seq, func(r seqResult, seq uint64) int { return cmp.Compare(r.seq, seq) })
+}
+
 var _ replog.StateMachine = (*Store)(nil)
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{data: map[string][]byte{}, sessions: map[uint64]*kvpb.Session{}}
+	return &Store{data: map[string][]byte{}, sessions: map[uint64]*session{}}
 }
 
 // Len returns the number of keys.
@@ -68,69 +90,64 @@ func (s *Store) Applied() uint64 { return s.applied }
 // A malformed command, or a retry of a command whose result the client has
 // already acknowledged, leaves the store unchanged and returns a Result with
 // Error set.
-func (s *Store) Apply(index uint64, command []byte) []byte {
+func (s *Store) Apply(index uint64, b []byte) []byte {
 	if index > s.applied {
 		s.applied = index
 	}
-	var cmd kvpb.Command
-	if err := proto.Unmarshal(command, &cmd); err != nil {
-		return encode(&kvpb.Result{Error: "malformed command: " + err.Error(), Index: index})
+	var cmd command
+	if err := decodeCommand(b, &cmd); err != nil {
+		return encodeResult(&result{err: "malformed command: " + err.Error(), index: index})
 	}
 	if err := validate(&cmd); err != nil {
-		return encode(&kvpb.Result{Error: err.Error(), Index: index})
+		return encodeResult(&result{err: err.Error(), index: index})
 	}
-	sess := s.session(cmd.ClientId)
-	if cmd.Seq < sess.AckedBelow {
-		return encode(&kvpb.Result{Error: fmt.Sprintf("command %d of client %x was already acknowledged", cmd.Seq, cmd.ClientId), Index: index})
+	sess := s.session(cmd.clientID)
+	if cmd.seq < sess.ackedBelow {
+		return encodeResult(&result{err: fmt.Sprintf("command %d of client %x was already acknowledged", cmd.seq, cmd.clientID), index: index})
 	}
-	if r, ok := sess.Results[cmd.Seq]; ok {
-		return encode(r) // a retry: the first result, not a second application
+	at, ok := sess.find(cmd.seq)
+	if ok {
+		return encodeResult(&sess.results[at].res) // a retry: the first result, not a second application
 	}
 	res := s.apply(&cmd)
-	res.Index = index
-	sess.Results[cmd.Seq] = res
-	sess.LastIndex = index
-	if old := sess.AckedBelow; cmd.AckedBelow > old {
-		sess.AckedBelow = cmd.AckedBelow
-		if cmd.AckedBelow-old <= uint64(len(sess.Results)) {
-			for seq := old; seq < cmd.AckedBelow; seq++ {
-				delete(sess.Results, seq)
-			}
-		} else {
-			maps.DeleteFunc(sess.Results, func(seq uint64, _ *kvpb.Result) bool { return seq < sess.AckedBelow })
-		}
+	res.index = index
+	sess.results = slices.Insert(sess.results, at, seqResult{seq: cmd.seq, res: res})
+	sess.lastIndex = index
+	if cmd.ackedBelow > sess.ackedBelow {
+		sess.ackedBelow = cmd.ackedBelow
+		drop, _ := sess.find(cmd.ackedBelow)
+		sess.results = slices.Delete(sess.results, 0, drop)
 	}
-	for len(sess.Results) > MaxResultsPerSession {
-		delete(sess.Results, slices.Min(slices.Collect(maps.Keys(sess.Results))))
+	if over := len(sess.results) - MaxResultsPerSession; over > 0 {
+		sess.results = slices.Delete(sess.results, 0, over) // the oldest
 	}
-	return encode(res)
+	return encodeResult(&res)
 }
 
-func (s *Store) apply(cmd *kvpb.Command) *kvpb.Result {
-	switch op := cmd.Op.(type) {
-	case *kvpb.Command_Put:
-		s.data[op.Put.Key] = clone(op.Put.Value)
-		return &kvpb.Result{Found: true}
-	case *kvpb.Command_Delete:
-		_, ok := s.data[op.Delete.Key]
-		delete(s.data, op.Delete.Key)
-		return &kvpb.Result{Found: ok}
-	case *kvpb.Command_Cas:
-		c := op.Cas
-		cur, ok := s.data[c.Key]
-		res := &kvpb.Result{Found: ok, Value: clone(cur)}
-		if (c.ExpectAbsent && !ok) || (!c.ExpectAbsent && ok && string(cur) == string(c.Expected)) {
-			s.data[c.Key] = clone(c.Value)
-			res.Swapped = true
+func (s *Store) apply(cmd *command) result {
+	switch cmd.op {
+	case opPut:
+		s.data[string(cmd.key)] = clone(cmd.value)
+		return result{found: true}
+	case opDelete:
+		_, ok := s.data[string(cmd.key)]
+		delete(s.data, string(cmd.key))
+		return result{found: ok}
+	case opCas:
+		cur, ok := s.data[string(cmd.key)]
+		res := result{found: ok, value: clone(cur)}
+		if (cmd.expectAbsent && !ok) || (!cmd.expectAbsent && ok && string(cur) == string(cmd.expected)) {
+			s.data[string(cmd.key)] = clone(cmd.value)
+			res.swapped = true
 		}
 		return res
 	}
-	return &kvpb.Result{Error: "command has no operation"}
+	return result{err: "command has no operation"}
 }
 
 // session returns the session of client, creating it (and forgetting the
 // least recently active session if there are too many).
-func (s *Store) session(client uint64) *kvpb.Session {
+func (s *Store) session(client uint64) *session {
 	if sess, ok := s.sessions[client]; ok {
 		return sess
 	}
@@ -139,40 +156,36 @@ func (s *Store) session(client uint64) *kvpb.Session {
 		limit = DefaultMaxSessions
 	}
 	for len(s.sessions) >= limit {
-		var oldest *kvpb.Session
+		var oldest *session
 		for _, x := range s.sessions {
-			if oldest == nil || x.LastIndex < oldest.LastIndex ||
-				(x.LastIndex == oldest.LastIndex && x.ClientId < oldest.ClientId) {
+			if oldest == nil || x.lastIndex < oldest.lastIndex ||
+				(x.lastIndex == oldest.lastIndex && x.clientID < oldest.clientID) {
 				oldest = x
 			}
 		}
-		delete(s.sessions, oldest.ClientId)
+		delete(s.sessions, oldest.clientID)
 	}
-	sess := &kvpb.Session{ClientId: client, Results: map[uint64]*kvpb.Result{}}
+	sess := &session{clientID: client}
 	s.sessions[client] = sess
 	return sess
 }
 
-func validate(cmd *kvpb.Command) error {
-	if cmd.ClientId == 0 || cmd.Seq == 0 {
+func validate(cmd *command) error {
+	if cmd.clientID == 0 || cmd.seq == 0 {
 		return errors.New("command without client session (client id and seq must be non-zero)")
 	}
-	var key string
-	var values [][]byte
-	switch op := cmd.Op.(type) {
-	case *kvpb.Command_Put:
-		key, values = op.Put.GetKey(), [][]byte{op.Put.GetValue()}
-	case *kvpb.Command_Delete:
-		key = op.Delete.GetKey()
-	case *kvpb.Command_Cas:
-		key, values = op.Cas.GetKey(), [][]byte{op.Cas.GetExpected(), op.Cas.GetValue()}
-	default:
+	if cmd.op == opNone {
 		return errors.New("command has no operation")
 	}
-	if err := checkKey(key); err != nil {
+	return validateOp(cmd)
+}
+
+// validateOp checks the key and values of cmd's operation.
+func validateOp(cmd *command) error {
+	if err := checkKeyBytes(cmd.key); err != nil {
 		return err
 	}
-	for _, v := range values {
+	for _, v := range [...][]byte{cmd.value, cmd.expected} {
 		if len(v) > MaxValueSize {
 			return fmt.Errorf("value of %d bytes exceeds the limit of %d", len(v), MaxValueSize)
 		}
@@ -182,6 +195,16 @@ func validate(cmd *kvpb.Command) error {
 
 func checkKey(key string) error {
 	if key == "" {
+		return errors.New("empty key")
+	}
+	if len(key) > MaxKeySize {
+		return fmt.Errorf("key of %d bytes exceeds the limit of %d", len(key), MaxKeySize)
+	}
+	return nil
+}
+
+func checkKeyBytes(key []byte) error {
+	if len(key) == 0 {
 		return errors.New("empty key")
 	}
 	if len(key) > MaxKeySize {
@@ -201,7 +224,7 @@ func (s *Store) Query(query []byte) ([]byte, error) {
 		return nil, fmt.Errorf("kv: %w", err)
 	}
 	v, ok := s.data[q.Key]
-	return encode(&kvpb.Result{Found: ok, Value: clone(v)}), nil
+	return encodeResult(&result{found: ok, value: clone(v)}), nil
 }
 
 // Snapshot encodes the data and the sessions, sorted so that equal stores
@@ -212,7 +235,13 @@ func (s *Store) Snapshot() ([]byte, error) {
 		snap.Pairs = append(snap.Pairs, &kvpb.Pair{Key: k, Value: s.data[k]})
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.sessions)) {
-		snap.Sessions = append(snap.Sessions, s.sessions[id])
+		x := s.sessions[id]
+		ps := &kvpb.Session{ClientId: x.clientID, AckedBelow: x.ackedBelow, LastIndex: x.lastIndex,
+			Results: make(map[uint64]*kvpb.Result, len(x.results))}
+		for _, r := range x.results {
+			ps.Results[r.seq] = r.res.proto()
+		}
+		snap.Sessions = append(snap.Sessions, ps)
 	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 }
@@ -227,12 +256,14 @@ func (s *Store) Restore(snapshot []byte) error {
 	for _, p := range snap.Pairs {
 		data[p.Key] = p.Value
 	}
-	sessions := make(map[uint64]*kvpb.Session, len(snap.Sessions))
+	sessions := make(map[uint64]*session, len(snap.Sessions))
 	for _, x := range snap.Sessions {
-		if x.Results == nil {
-			x.Results = map[uint64]*kvpb.Result{}
+		sess := &session{clientID: x.ClientId, ackedBelow: x.AckedBelow, lastIndex: x.LastIndex,
+			results: make([]seqResult, 0, len(x.Results))}
+		for _, seq := range slices.Sorted(maps.Keys(x.Results)) {
+			sess.results = append(sess.results, seqResult{seq: seq, res: resultOf(x.Results[seq])})
 		}
-		sessions[x.ClientId] = x
+		sessions[x.ClientId] = sess
 	}
 	s.data, s.sessions, s.applied = data, sessions, snap.Applied
 	return nil
@@ -248,12 +279,4 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte{}, b...)
-}
-
-func encode(m proto.Message) []byte {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		panic(fmt.Sprintf("kv: encoding %T: %v", m, err)) // only for invalid UTF-8 in strings, which decoding rejects
-	}
-	return b
 }
