@@ -60,7 +60,7 @@ type member struct {
 	scheduled bool // a flushMsg is in the mailbox
 	// summary is what info reports: published after each Ready, since
 	// inspection calls info from other goroutines.
-	summary   atomic.Pointer[string]
+	summary   atomic.Pointer[summary]
 	role      core.Role
 	lead      uint64
 	term      uint64
@@ -69,11 +69,14 @@ type member struct {
 	snapIndex uint64 // index of the latest snapshot
 
 	nextProp  uint64
-	proposals map[uint64]*proposal
-	// batch holds the commands received since the last Ready: they go
-	// into the log as one entry.
-	batch      []*rpcpb.Proposal
-	batchBytes int
+	proposals map[uint64]proposal
+	// batch holds the commands received since the last Ready, encoded as
+	// an rpcpb.Proposals: they go into the log as one entry. batchIDs are
+	// their proposal ids.
+	batch    []byte
+	batchIDs []uint64
+	// entryProps is reused to decode the proposals of an entry.
+	entryProps []entryProposal
 	nextRead   uint64
 	reads      map[string]*pendingRead
 	readQueue  []*pendingRead // read index known, waiting for applied >= index
@@ -86,6 +89,12 @@ type member struct {
 	marks   []appendMark
 	ticks   int
 	lagging map[uint64]bool // replicas with a replication_lag_seconds series
+}
+
+// summary is the state info reports.
+type summary struct {
+	role                        core.Role
+	term, lead, commit, applied uint64
 }
 
 type appendMark struct {
@@ -219,7 +228,7 @@ func (m *member) Init(ctx *actor.Context) error {
 		return fmt.Errorf("raft: %w", err)
 	}
 	m.rn = rn
-	m.proposals = map[uint64]*proposal{}
+	m.proposals = map[uint64]proposal{}
 	m.reads = map[string]*pendingRead{}
 	m.nextProp = rand.Uint64()
 	st := rn.Status()
@@ -235,16 +244,17 @@ func (m *member) Init(ctx *actor.Context) error {
 
 // info reports the state published by publish; safe from any goroutine.
 func (m *member) info() string {
-	if s := m.summary.Load(); s != nil {
-		return *s
+	s := m.summary.Load()
+	if s == nil {
+		return ""
 	}
-	return ""
+	return fmt.Sprintf("raft %s id=%d role=%s term=%d leader=%d commit=%d applied=%d",
+		m.cfg.Group, m.cfg.ID, s.role, s.term, s.lead, s.commit, s.applied)
 }
 
 // publish refreshes the summary info reports, when it changed.
 func (m *member) publish() {
-	s := fmt.Sprintf("raft %s id=%d role=%s term=%d leader=%d commit=%d applied=%d",
-		m.cfg.Group, m.cfg.ID, m.role, m.term, m.lead, m.commit, m.applied)
+	s := summary{role: m.role, term: m.term, lead: m.lead, commit: m.commit, applied: m.applied}
 	if old := m.summary.Load(); old == nil || *old != s {
 		m.summary.Store(&s)
 	}
@@ -349,9 +359,10 @@ func (m *member) HandleCall(ctx *actor.Context, req any, from actor.From) (any, 
 		}
 		m.nextProp++
 		id := m.nextProp
-		m.proposals[id] = &proposal{from: from, start: time.Now()}
-		m.batch = append(m.batch, &rpcpb.Proposal{Id: id, Command: r.Command})
-		if m.batchBytes += len(r.Command) + 16; m.batchBytes >= maxBatchBytes {
+		m.proposals[id] = proposal{from: from, start: time.Now()}
+		m.batch = appendProposal(m.batch, id, r.Command)
+		m.batchIDs = append(m.batchIDs, id)
+		if len(m.batch) >= maxBatchBytes {
 			m.proposeBatch()
 		}
 		return nil, actor.ErrNoReply
@@ -426,18 +437,15 @@ func (m *member) proposeBatch() {
 	if len(m.batch) == 0 {
 		return
 	}
-	batch := m.batch
-	m.batch, m.batchBytes = nil, 0
-	data, err := proto.Marshal(&rpcpb.Proposals{Proposals: batch})
-	if err == nil {
-		err = m.rn.Propose(data)
-	}
-	if err != nil {
+	// The log keeps data: the next batch needs a buffer of its own.
+	data, ids := m.batch, m.batchIDs
+	m.batch, m.batchIDs = make([]byte, 0, min(2*len(data), maxBatchBytes+4<<10)), ids[:0]
+	if err := m.rn.Propose(data); err != nil {
 		// Not in the log: the clients may retry at once.
 		why := &rpcpb.Retry{Reason: err.Error()}
-		for _, p := range batch {
-			if w := m.proposals[p.Id]; w != nil {
-				delete(m.proposals, p.Id)
+		for _, id := range ids {
+			if w, ok := m.proposals[id]; ok {
+				delete(m.proposals, id)
 				w.from.Reply(why)
 			}
 		}
@@ -649,7 +657,7 @@ func (m *member) softState(ss *core.SoftState) {
 }
 
 func (m *member) failPending(why *rpcpb.Retry) {
-	m.batch, m.batchBytes = nil, 0
+	m.batch, m.batchIDs = m.batch[:0], m.batchIDs[:0]
 	for id, p := range m.proposals {
 		p.from.Reply(why)
 		delete(m.proposals, id)
@@ -682,19 +690,21 @@ func (m *member) apply(e *raftpb.Entry) {
 	if len(e.Data) == 0 {
 		return // a leader's no-op
 	}
-	var batch rpcpb.Proposals
-	if err := proto.Unmarshal(e.Data, &batch); err != nil {
+	props, err := decodeProposals(e.Data, m.entryProps[:0])
+	m.entryProps = props
+	if err != nil {
 		m.log.Error("malformed log entry skipped", zap.Uint64("index", e.Index), zap.Error(err))
 		return
 	}
-	for _, pr := range batch.Proposals {
-		res := m.sm.Apply(e.Index, pr.Command)
-		if p := m.proposals[pr.Id]; p != nil {
-			delete(m.proposals, pr.Id)
+	for _, pr := range props {
+		res := m.sm.Apply(e.Index, pr.command)
+		if p, ok := m.proposals[pr.id]; ok {
+			delete(m.proposals, pr.id)
 			m.mx.round.Observe(time.Since(p.start).Seconds())
 			p.from.Reply(&rpcpb.ProposeResponse{Result: res, Index: e.Index})
 		}
 	}
+	clear(props) // no references to the entry's data
 }
 
 func (m *member) applyConfChange(e *raftpb.Entry) {
