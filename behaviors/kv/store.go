@@ -41,7 +41,10 @@ const (
 // Store is the key-value state machine. It implements replog.StateMachine.
 // Like every state machine it is used from one goroutine at a time.
 type Store struct {
-	data     map[string][]byte
+	// data holds a pointer to each value so that a write to a present key
+	// neither allocates the key again nor, when it fits, the value: values
+	// are overwritten in place, so none may leave the store uncopied.
+	data     map[string]*[]byte
 	sessions map[uint64]*session
 	applied  uint64
 	// MaxSessions overrides DefaultMaxSessions when positive. It must be
@@ -74,7 +77,7 @@ var _ replog.StateMachine = (*Store)(nil)
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{data: map[string][]byte{}, sessions: map[uint64]*session{}}
+	return &Store{data: map[string]*[]byte{}, sessions: map[uint64]*session{}}
 }
 
 // Len returns the number of keys.
@@ -127,22 +130,36 @@ func (s *Store) Apply(index uint64, b []byte) []byte {
 func (s *Store) apply(cmd *command) result {
 	switch cmd.op {
 	case opPut:
-		s.data[string(cmd.key)] = clone(cmd.value)
+		s.set(cmd.key, cmd.value)
 		return result{found: true}
 	case opDelete:
 		_, ok := s.data[string(cmd.key)]
 		delete(s.data, string(cmd.key))
 		return result{found: ok}
 	case opCas:
-		cur, ok := s.data[string(cmd.key)]
+		p, ok := s.data[string(cmd.key)]
+		var cur []byte
+		if ok {
+			cur = *p
+		}
 		res := result{found: ok, value: clone(cur)}
 		if (cmd.expectAbsent && !ok) || (!cmd.expectAbsent && ok && string(cur) == string(cmd.expected)) {
-			s.data[string(cmd.key)] = clone(cmd.value)
+			s.set(cmd.key, cmd.value)
 			res.swapped = true
 		}
 		return res
 	}
 	return result{err: "command has no operation"}
+}
+
+// set sets key to a copy of value.
+func (s *Store) set(key, value []byte) {
+	if p, ok := s.data[string(key)]; ok {
+		*p = append((*p)[:0], value...)
+		return
+	}
+	v := clone(value)
+	s.data[string(key)] = &v
 }
 
 // session returns the session of client, creating it (and forgetting the
@@ -223,7 +240,11 @@ func (s *Store) Query(query []byte) ([]byte, error) {
 	if err := checkKey(q.Key); err != nil {
 		return nil, fmt.Errorf("kv: %w", err)
 	}
-	v, ok := s.data[q.Key]
+	var v []byte
+	p, ok := s.data[q.Key]
+	if ok {
+		v = *p
+	}
 	return encodeResult(&result{found: ok, value: clone(v)}), nil
 }
 
@@ -232,7 +253,7 @@ func (s *Store) Query(query []byte) ([]byte, error) {
 func (s *Store) Snapshot() ([]byte, error) {
 	snap := &kvpb.Snapshot{Applied: s.applied}
 	for _, k := range slices.Sorted(maps.Keys(s.data)) {
-		snap.Pairs = append(snap.Pairs, &kvpb.Pair{Key: k, Value: s.data[k]})
+		snap.Pairs = append(snap.Pairs, &kvpb.Pair{Key: k, Value: *s.data[k]})
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.sessions)) {
 		x := s.sessions[id]
@@ -252,9 +273,9 @@ func (s *Store) Restore(snapshot []byte) error {
 	if err := proto.Unmarshal(snapshot, &snap); err != nil {
 		return fmt.Errorf("kv: malformed snapshot: %w", err)
 	}
-	data := make(map[string][]byte, len(snap.Pairs))
+	data := make(map[string]*[]byte, len(snap.Pairs))
 	for _, p := range snap.Pairs {
-		data[p.Key] = p.Value
+		data[p.Key] = &p.Value
 	}
 	sessions := make(map[uint64]*session, len(snap.Sessions))
 	for _, x := range snap.Sessions {
@@ -271,7 +292,7 @@ func (s *Store) Restore(snapshot []byte) error {
 
 // Equal reports whether two stores hold the same data (sessions aside).
 func (s *Store) Equal(o *Store) bool {
-	return maps.EqualFunc(s.data, o.data, func(a, b []byte) bool { return string(a) == string(b) })
+	return maps.EqualFunc(s.data, o.data, func(a, b *[]byte) bool { return string(*a) == string(*b) })
 }
 
 func clone(b []byte) []byte {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -42,11 +43,19 @@ type Client struct {
 	group string
 	opts  ClientOptions
 
+	// leader is the leader last found and its PID: read without the lock
+	// by every request.
+	leader atomic.Pointer[leaderRef]
+
 	mu      sync.Mutex
 	members map[uint64]string
 	ids     []uint64
-	leader  uint64
 	pids    map[uint64]*actor.PID // by member id, for its current address
+}
+
+type leaderRef struct {
+	id  uint64
+	pid *actor.PID
 }
 
 var _ replog.Log = (*Client)(nil)
@@ -124,6 +133,7 @@ func (c *Client) changeMembership(ctx context.Context, t raftpb.ConfChangeType, 
 	}
 	c.mu.Lock()
 	if t == raftpb.ConfChangeType_CONF_CHANGE_TYPE_REMOVE_NODE {
+		c.forget(id)
 		delete(c.members, id)
 		if i := slices.Index(c.ids, id); i >= 0 {
 			c.ids = slices.Delete(c.ids, i, i+1)
@@ -150,9 +160,17 @@ func (c *Client) Status(ctx context.Context, id uint64) (*rpcpb.Status, error) {
 
 // Leader returns the leader the client last found (0 if none yet).
 func (c *Client) Leader() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.leader
+	if l := c.leader.Load(); l != nil {
+		return l.id
+	}
+	return 0
+}
+
+// forget forgets member id as the leader, if it is the one.
+func (c *Client) forget(id uint64) {
+	if l := c.leader.Load(); l != nil && l.id == id {
+		c.leader.CompareAndSwap(l, nil)
+	}
 }
 
 // pid returns the PID of member id at addr, built once.
@@ -172,38 +190,42 @@ func (c *Client) pid(addr string, id uint64) *actor.PID {
 
 func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.Message, error) {
 	stale := !write && c.opts.StaleReads
-	c.mu.Lock()
-	target := c.leader
-	if target == 0 || stale {
+	var target uint64
+	var pid *actor.PID
+	if l := c.leader.Load(); l != nil && !stale {
+		target, pid = l.id, l.pid
+	} else {
+		c.mu.Lock()
 		target = c.ids[rand.IntN(len(c.ids))]
+		addr := c.members[target]
+		c.mu.Unlock()
+		pid = c.pid(addr, target)
 	}
-	addr := c.members[target]
-	c.mu.Unlock()
 	backoff := c.opts.MinBackoff
 	maybeApplied := false
 	var last error
 	for attempt := 0; ; attempt++ {
-		reply, err := actor.AskTimeout[proto.Message](ctx, c.sys, c.pid(addr, target), req, c.opts.AttemptTimeout)
+		reply, err := actor.AskTimeout[proto.Message](ctx, c.sys, pid, req, c.opts.AttemptTimeout)
 		redirected := false
 		switch r := reply.(type) {
 		case *rpcpb.ProposeResponse, *rpcpb.ReadResponse, *rpcpb.MembershipResponse:
 			if err == nil {
-				if !stale {
-					c.mu.Lock()
-					c.leader = target
-					c.mu.Unlock()
+				if l := c.leader.Load(); !stale && (l == nil || l.id != target || l.pid != pid) {
+					c.leader.Store(&leaderRef{id: target, pid: pid})
 				}
 				return r, nil
 			}
 		case *rpcpb.Redirect:
 			last = fmt.Errorf("member %d is not the leader", target)
 			if r.LeaderId != 0 && r.LeaderId != target {
-				target, addr = r.LeaderId, r.LeaderAddress
+				target = r.LeaderId
+				addr := r.LeaderAddress
 				c.mu.Lock()
 				if a, ok := c.members[target]; ok {
 					addr = a
 				}
 				c.mu.Unlock()
+				pid = c.pid(addr, target)
 				redirected = true
 			} else {
 				last = fmt.Errorf("member %d knows no leader", target)
@@ -228,13 +250,12 @@ func (c *Client) do(ctx context.Context, req proto.Message, write bool) (proto.M
 			continue
 		}
 		// Try another member after a pause: the leader may be gone.
+		c.forget(target)
 		c.mu.Lock()
-		if c.leader == target {
-			c.leader = 0
-		}
 		target = c.ids[(slices.Index(c.ids, target)+1+rand.IntN(len(c.ids)))%len(c.ids)]
-		addr = c.members[target]
+		addr := c.members[target]
 		c.mu.Unlock()
+		pid = c.pid(addr, target)
 		t := time.NewTimer(rand.N(backoff) + 1)
 		select {
 		case <-ctx.Done():
