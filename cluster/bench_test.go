@@ -1,7 +1,8 @@
 //go:build !race
 
-// Several nodes (protoactor remote transports) in one process: left out of
-// -race runs, see node_test.go.
+// The peers of these benchmarks are raw protoactor remote transports, several
+// in one process, which race inside protoactor-go (see actor/remote_test.go):
+// left out of -race runs.
 
 package cluster
 
@@ -499,7 +500,7 @@ func benchConvergence(b *testing.B, n int, mutate func(*Config)) {
 		for j := 1; j <= n; j++ {
 			cfg := Local("g" + strconv.Itoa(j))
 			cfg.Logger = zap.NewNop()
-			cfg.EndpointWriterQueueSize = 64 // no actor traffic here
+			cfg.SendQueueSize = 64 // no actor traffic here
 			if mutate != nil {
 				mutate(&cfg)
 			}

@@ -16,7 +16,7 @@ import (
 type Config struct {
 	// Name is the node's name, unique in the cluster. Required.
 	Name string
-	// RemoteBind is the host:port the actor transport (gRPC) listens on.
+	// RemoteBind is the host:port the actor transport (TCP) listens on.
 	// Port 0 picks a free port. Default "127.0.0.1:0".
 	RemoteBind string
 	// RemoteAdvertise is the host:port other nodes use to reach RemoteBind.
@@ -54,12 +54,12 @@ type Config struct {
 	Faults *Faults
 	// Gossip is the memberlist timing. Set by the presets.
 	Gossip GossipTiming
-	// EndpointWriterQueueSize is the actor transport's queue per peer.
-	// protoactor's default allocates ~16 MB per peer; default here 8192.
-	EndpointWriterQueueSize int
-	// EndpointWriterBatchSize is how many messages one gRPC send carries at
-	// most. Default 1000.
-	EndpointWriterBatchSize int
+	// SendQueueSize is how many messages the actor transport queues for one
+	// peer while its connection is busy or being opened; further messages
+	// to that peer are dropped (and counted in
+	// cluster_transport_dropped_total{reason="queue_full"}) until the queue
+	// drains. The queue is also capped at 64 MiB. Default 65536.
+	SendQueueSize int
 }
 
 // GossipTiming is the part of memberlist's configuration that decides how
@@ -146,11 +146,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Faults == nil {
 		c.Faults = NewFaults(1)
 	}
-	if c.EndpointWriterQueueSize == 0 {
-		c.EndpointWriterQueueSize = 8192
+	if c.SendQueueSize < 0 {
+		return c, fmt.Errorf("cluster: Config.SendQueueSize %d is negative", c.SendQueueSize)
 	}
-	if c.EndpointWriterBatchSize == 0 {
-		c.EndpointWriterBatchSize = 1000
+	if c.SendQueueSize == 0 {
+		c.SendQueueSize = 65536
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 // Package cluster joins actor systems into a cluster: each Node is an actor
-// system, protoactor's gRPC remote transport, and hashicorp/memberlist
-// gossip membership.
+// system, an actor transport (framed protobuf over TCP, one connection per
+// peer, optionally mutual TLS; see link.go) and hashicorp/memberlist gossip
+// membership.
 //
 // # Membership and failure detection
 //
@@ -10,7 +11,7 @@
 // calls actor.System.NodeDown: every link to an actor of that node fires
 // with reason noconnection, every monitor delivers Down with reason
 // noconnection, pending Asks fail at once, and later sends to its PIDs fail
-// fast instead of stalling in protoactor's 10 s reconnect loop. Actors that
+// fast instead of waiting for a connection that cannot open. Actors that
 // subscribe with MonitorNodes receive *NodeEvent messages (nodeup, nodedown,
 // nodeleft), as Erlang's monitor_nodes.
 //
@@ -20,8 +21,14 @@
 // # Location transparency
 //
 // Send, Ask, Link, Monitor, Exit and Kill of package actor work on PIDs of
-// other nodes. Messages that cross nodes must be protobuf messages. Remote
-// spawn: RegisterKind on a node, then SpawnOn from any node.
+// other nodes. Messages that cross nodes must be protobuf messages (of types
+// linked into both nodes' binaries). Delivery between two nodes is ordered
+// and at most once, as in Erlang: a connection that breaks loses what was
+// in flight. A sender never blocks on the network, but one that outpaces a
+// peer's connection waits briefly for its queue to drain (Erlang's busy
+// port); beyond Config.SendQueueSize queued messages, messages to that peer
+// are dropped and counted. Remote spawn: RegisterKind on a node, then
+// SpawnOn from any node.
 //
 // # Global names and process groups
 //
@@ -37,16 +44,18 @@
 //
 // With Config.Secret set (Erlang's cookie), gossip is encrypted with a key
 // derived from it, so a node with another secret cannot join, and actor
-// transport connections must present a token derived from it, so a node
-// without it cannot send. Config.TLS adds mutual TLS to the transport. gRPC
-// handlers recover from panics, so malformed input cannot crash a node.
+// transport connections start with a handshake in which both nodes prove
+// they hold it (HMACs over fresh nonces), so a node without it cannot send.
+// Config.TLS adds mutual TLS to the transport. Malformed frames close the
+// connection, messages of unknown types are dropped and counted, and
+// delivery runs under recover: no input from the network can crash a node.
 //
 // # Fault injection
 //
 // Faults holds seeded, run-time switchable rules between node names:
 // partitions, one-way drops, drop probability, delay with jitter and
-// duplication. They apply to actor messages (outgoing, through protoactor's
-// remote handlers) and to gossip (through a memberlist transport wrapper),
+// duplication. They apply to actor messages (outgoing, on each peer's route
+// to the transport) and to gossip (through a memberlist transport wrapper),
 // so a partition is a real partition for both. Node.Crash stops a node
 // without a goodbye; actor.System.Kill kills any actor, local or remote.
 package cluster

@@ -262,7 +262,7 @@ func (f *Faults) Clear() {
 // in Stats, so a receiver can apply it to traffic that the sender may already
 // have filtered without changing the sender's odds or double-counting.
 func (f *Faults) Cut(from, to string) bool {
-	if f == nil || from == to {
+	if f == nil || from == to || !f.active.Load() {
 		return false
 	}
 	f.mu.Lock()

@@ -1,7 +1,3 @@
-//go:build !race
-
-// Several nodes in one process (see node_test.go): built without -race.
-
 package cluster
 
 import (

@@ -14,11 +14,9 @@ import (
 	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/remote"
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distributed-go/distributed/actor"
@@ -101,11 +99,12 @@ type KindFunc func(args []byte) (*actor.Props, error)
 var ErrUnknownNode = errors.New("cluster: unknown or unreachable node")
 
 // Node is one member of a cluster: an actor system, the actor transport
-// (protoactor remote over gRPC) and gossip membership (memberlist).
+// (link.go: framed protobuf over TCP, one connection per peer) and gossip
+// membership (memberlist).
 type Node struct {
 	cfg     Config
 	sys     *actor.System
-	rem     *remote.Remote
+	tr      *transport
 	ml      *memberlist.Memberlist
 	log     *zap.Logger
 	faults  *Faults
@@ -121,7 +120,6 @@ type Node struct {
 	kinds    map[string]KindFunc
 	state    int // 0 new, 1 started, 2 stopped
 	crashed  atomic.Bool
-	conns    connTracker
 	routes   sync.Map // remote address → *faultProcess
 
 	reconnectStop, reconnectDone chan struct{}
@@ -214,49 +212,26 @@ func (n *Node) Start(ctx context.Context) (err error) {
 }
 
 func (n *Node) startRemote() error {
-	host, port, _ := splitHostPort(n.cfg.RemoteBind)
-	server, dial, err := remoteGRPCOptions(n.cfg.Secret, n.cfg.TLS, n.log)
+	tr, err := newTransport(transportConfig{
+		bind: n.cfg.RemoteBind, advertise: n.cfg.RemoteAdvertise, name: n.cfg.Name,
+		secret: n.cfg.Secret, tls: n.cfg.TLS, log: n.log,
+		peerName: n.nameOfRemote, deliver: n.deliverFrame, maxQueue: n.cfg.SendQueueSize,
+		metrics: transportMetrics{
+			dropped:  n.metrics.dropped,
+			received: func(peer string) prometheus.Counter { return n.metrics.received.WithLabelValues(peer) },
+		},
+	})
 	if err != nil {
-		return err
-	}
-	dial = append(dial, grpc.WithChainStreamInterceptor(n.conns.intercept))
-	server = append(server, grpc.ChainStreamInterceptor(n.countInbound))
-	opts := []remote.ConfigOption{
-		remote.WithServerOptions(server...), remote.WithDialOptions(dial...),
-		remote.WithEndpointWriterQueueSize(n.cfg.EndpointWriterQueueSize),
-		remote.WithEndpointWriterBatchSize(n.cfg.EndpointWriterBatchSize),
-	}
-	if n.cfg.RemoteAdvertise != "" {
-		opts = append(opts, remote.WithAdvertisedHost(n.cfg.RemoteAdvertise))
-	}
-	rc := remote.Configure(host, port, opts...)
-	// protoactor retries a failed connection 5 times, 2 s apart, holding
-	// the peer's queue; membership decides reachability here, so fail fast.
-	rc.MaxRetryCount = 1
-	n.rem = remote.NewRemote(n.sys.Protoactor(), rc)
-	if err := startRemote(n.rem); err != nil {
-		n.rem = nil
 		return fmt.Errorf("cluster: actor transport on %s: %w", n.cfg.RemoteBind, err)
 	}
-	n.addr = n.sys.Protoactor().Address()
-	// Route every outgoing actor message through the fault rules.
+	n.tr = tr
+	n.addr = tr.Address()
 	pr := n.sys.Protoactor().ProcessRegistry
-	inner := slices.Clone(pr.RemoteHandlers)
+	pr.Address = n.addr
+	// Every PID of another node resolves to that peer's route: its fault
+	// rules, counters and the transport.
 	pr.RemoteHandlers = []pa.AddressResolver{func(pid *pa.PID) (pa.Process, bool) {
-		// One process per peer address, made once: protoactor resolves a
-		// PID on every send of a PID value it has not cached.
-		if v, ok := n.routes.Load(pid.Address); ok && v.(*faultProcess).transport() != nil {
-			return v.(*faultProcess), true
-		}
-		for _, h := range inner {
-			if p, ok := h(pid); ok {
-				v, _ := n.routes.LoadOrStore(pid.Address, &faultProcess{n: n, addr: pid.Address})
-				fp := v.(*faultProcess)
-				fp.setTransport(p)
-				return fp, true
-			}
-		}
-		return nil, false
+		return n.routeFor(pid.Address), true
 	}}
 	if _, ok := pr.Add(&spawner{n: n}, spawnerID); !ok {
 		return fmt.Errorf("cluster: %s already registered", spawnerID)
@@ -264,27 +239,27 @@ func (n *Node) startRemote() error {
 	return n.sys.SetMembership(n)
 }
 
-// shutdownRemote stops protoactor's transport. Its graceful shutdown can
-// panic ("send on closed channel" in the endpoint manager) when an inbound
-// connection has just closed; then it stops without the goodbyes.
-func shutdownRemote(r *remote.Remote, graceful bool) {
-	defer func() {
-		if p := recover(); p != nil && graceful {
-			shutdownRemote(r, false)
+// deliverFrame hands a message from another node to its local target, as
+// protoactor's remote did: user messages with a sender in an envelope,
+// system messages to the process directly. An unknown target gets the
+// message as a dead letter (a requester is answered DeadLetterResponse).
+func (n *Node) deliverFrame(f *inFrame) {
+	ps := n.sys.Protoactor()
+	if f.system {
+		sm, ok := f.msg.(pa.SystemMessage)
+		if !ok {
+			n.tr.drop("not_system_message", 1)
+			return
 		}
-	}()
-	r.Shutdown(graceful)
-}
-
-// startRemote turns protoactor's panic on a busy port into an error.
-func startRemote(r *remote.Remote) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
-		}
-	}()
-	r.Start()
-	return nil
+		ref, _ := ps.ProcessRegistry.GetLocal(f.target.Id)
+		ref.SendSystemMessage(f.target, sm)
+		return
+	}
+	if f.sender == nil {
+		ps.Root.Send(f.target, f.msg)
+		return
+	}
+	ps.Root.Send(f.target, &pa.MessageEnvelope{Message: f.msg, Sender: f.sender})
 }
 
 func (n *Node) startGossip() error {
@@ -470,10 +445,9 @@ func (n *Node) stopReconnect() {
 // teardown releases the transport, gossip and actor system.
 func (n *Node) teardown(graceful bool) {
 	n.stopReconnect()
-	if n.rem != nil {
-		shutdownRemote(n.rem, graceful)
+	if n.tr != nil {
+		n.tr.Close(graceful)
 	}
-	n.conns.closeAll()
 	if n.ml != nil {
 		_ = n.ml.Shutdown()
 	}
@@ -597,6 +571,11 @@ func (n *Node) memberEvent(mn *memberlist.Node, kind NodeEventKind) {
 		if kind == NodeUp {
 			n.routes.Delete(m.RemoteAddress) // the address may now be another node's
 		}
+		if n.tr != nil && name != n.cfg.Name {
+			// A new node at the address, or the old one gone: a connection
+			// to the address is stale either way.
+			n.tr.closeLink(m.RemoteAddress)
+		}
 	}
 	n.byGossip[m.GossipAddress] = name
 	counts := map[MemberState]int{}
@@ -715,15 +694,14 @@ func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
 	d.n.global.mergeRemoteState(buf, join)
 }
 
-// faultProcess applies the fault rules to actor messages leaving the node.
+// faultProcess is a peer's route: protoactor resolves every PID of that
+// peer to it. It applies the fault rules to actor messages leaving the node
+// and hands them to the transport.
 type faultProcess struct {
 	n    *Node
 	addr string
 
 	resolved atomic.Pointer[peerRoute] // set once the address is a known member
-
-	mu    sync.Mutex
-	inner pa.Process // protoactor's remote process for addr, once resolved
 }
 
 // peerRoute is what a route knows once its address is a member.
@@ -733,29 +711,32 @@ type peerRoute struct {
 }
 
 func (f *faultProcess) SendUserMessage(pid *pa.PID, m any) {
-	inner := f.transport()
-	f.n.deliver(pid.Address, func() { inner.SendUserMessage(pid, m) })
+	_, msg, sender := pa.UnwrapEnvelope(m)
+	pm, ok := msg.(proto.Message)
+	if !ok {
+		f.n.notProto(pid, msg)
+		return
+	}
+	f.n.sendVia(f, pid, pm, sender, false)
 }
 
 func (f *faultProcess) SendSystemMessage(pid *pa.PID, m any) {
-	inner := f.transport()
-	f.n.deliver(pid.Address, func() { inner.SendSystemMessage(pid, m) })
-}
-
-func (f *faultProcess) Stop(pid *pa.PID) { f.transport().Stop(pid) }
-
-func (f *faultProcess) transport() pa.Process {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.inner
-}
-
-func (f *faultProcess) setTransport(p pa.Process) {
-	f.mu.Lock()
-	if f.inner == nil {
-		f.inner = p
+	pm, ok := m.(proto.Message)
+	if !ok {
+		f.n.notProto(pid, m)
+		return
 	}
-	f.mu.Unlock()
+	f.n.sendVia(f, pid, pm, nil, true)
+}
+
+func (f *faultProcess) Stop(pid *pa.PID) { f.SendSystemMessage(pid, &pa.Stop{}) }
+
+func (n *Node) notProto(pid *pa.PID, m any) {
+	if n.tr != nil {
+		n.tr.drop("not_protobuf", 1)
+	}
+	n.log.Warn("cluster: message not sent: only protobuf messages cross nodes",
+		zap.String("to", pid.String()), zap.String("type", fmt.Sprintf("%T", m)))
 }
 
 // route returns the peer's name and sent counter, resolved once the address
@@ -774,21 +755,6 @@ func (f *faultProcess) route() (string, prometheus.Counter) {
 	}
 	f.resolved.Store(r)
 	return r.peer, r.sent
-}
-
-func (n *Node) deliver(addr string, send func()) {
-	v := n.routeFor(addr).verdict()
-	switch {
-	case v.Drop:
-		return
-	case v.Delay > 0:
-		time.AfterFunc(v.Delay, send)
-	default:
-		send()
-	}
-	if v.Duplicate {
-		send()
-	}
 }
 
 // routeFor returns the route of a peer address, made on first use.
@@ -907,6 +873,7 @@ type nodeMetrics struct {
 	events   *prometheus.CounterVec
 	sent     *prometheus.CounterVec
 	received *prometheus.CounterVec
+	dropped  *prometheus.CounterVec
 	faults   prometheus.Collector
 	all      []prometheus.Collector
 }
@@ -921,12 +888,14 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
 	m.sent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cluster_messages_sent_total",
 		Help: "Actor messages sent to each peer (before fault injection).", ConstLabels: cl}, []string{"peer"})
 	m.received = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cluster_messages_received_total",
-		Help:        "Actor messages received from each peer (\"unknown\" when the message carries no sender).",
+		Help:        "Actor messages received from each peer (\"unknown\" until the peer's address is a known member).",
 		ConstLabels: cl}, []string{"peer"})
 	m.faults = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cluster_fault_drops",
 		Help: "Messages dropped by fault injection so far.", ConstLabels: cl},
 		func() float64 { return float64(n.faults.Stats().Dropped) })
-	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.received, m.faults}
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cluster_transport_dropped_total",
+		Help: "Actor messages the transport dropped, and rejected connections, by reason.", ConstLabels: cl}, []string{"reason"})
+	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.received, m.dropped, m.faults}
 	for i, c := range m.all {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.all[:i] {
@@ -944,87 +913,27 @@ func (m *nodeMetrics) unregister() {
 	}
 }
 
-// connTracker closes the gRPC connections that protoactor's endpoint
-// writers open. protoactor does not close a connection whose stream failed
-// to start (a refused or rejected peer), which leaks its goroutines, and
-// keeps the others open past Remote.Shutdown.
-type connTracker struct {
-	mu    sync.Mutex
-	conns map[*grpc.ClientConn]struct{}
-}
-
-func (t *connTracker) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn,
-	method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	cs, err := streamer(ctx, desc, cc, method, opts...)
-	if err != nil {
-		_ = cc.Close()
-		return nil, err
-	}
-	t.mu.Lock()
-	if t.conns == nil {
-		t.conns = make(map[*grpc.ClientConn]struct{})
-	}
-	t.conns[cc] = struct{}{}
-	t.mu.Unlock()
-	return cs, nil
-}
-
-func (t *connTracker) closeAll() {
-	t.mu.Lock()
-	conns := t.conns
-	t.conns = nil
-	t.mu.Unlock()
-	for cc := range conns {
-		_ = cc.Close()
-	}
-}
-
-// countInbound counts the actor messages each peer sends, as they arrive on
-// protoactor's receive stream (in batches, after a connect request that
-// names the peer).
-func (n *Node) countInbound(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, &countingStream{ServerStream: ss, n: n, peer: "unknown"})
-}
-
-type countingStream struct {
-	grpc.ServerStream
-	n    *Node
-	peer string
-}
-
-func (c *countingStream) RecvMsg(m any) error {
-	err := c.ServerStream.RecvMsg(m)
-	if err != nil || c.n.metrics == nil {
-		return err
-	}
-	if rm, ok := m.(*remote.RemoteMessage); ok {
-		if b := rm.GetMessageBatch(); b != nil {
-			c.n.metrics.received.WithLabelValues(c.peer).Add(float64(len(b.GetEnvelopes())))
-		} else if sc := rm.GetConnectRequest().GetServerConnection(); sc != nil {
-			if name, ok := c.n.nameOfRemote(sc.GetAddress()); ok {
-				c.peer = name
-			}
-		}
-	}
-	return err
-}
-
 // SendRemote implements actor.RemoteSender: the direct path for actor
 // messages to other nodes, through the peer's route (its fault rules and
-// counter) to protoactor's transport, without resolving the PID in
-// protoactor's registry on every send.
+// counter) to the transport, without resolving the PID in protoactor's
+// registry on every send.
 func (n *Node) SendRemote(target *pa.PID, msg proto.Message, sender *pa.PID) {
-	// deliver's switch, without its closure on the common path.
-	v := n.routeFor(target.Address).verdict()
+	n.sendVia(n.routeFor(target.Address), target, msg, sender, false)
+}
+
+// sendVia applies the route's fault verdict and hands the message to the
+// transport.
+func (n *Node) sendVia(f *faultProcess, target *pa.PID, msg proto.Message, sender *pa.PID, system bool) {
+	v := f.verdict()
 	switch {
 	case v.Drop:
 		return
 	case v.Delay > 0:
-		time.AfterFunc(v.Delay, func() { n.rem.SendMessage(target, nil, msg, sender, -1) })
+		time.AfterFunc(v.Delay, func() { n.tr.send(target, msg, sender, system) })
 	default:
-		n.rem.SendMessage(target, nil, msg, sender, -1)
+		n.tr.send(target, msg, sender, system)
 	}
 	if v.Duplicate {
-		n.rem.SendMessage(target, nil, msg, sender, -1)
+		n.tr.send(target, msg, sender, system)
 	}
 }

@@ -1,9 +1,3 @@
-//go:build !race
-
-// Several nodes in one process means several protoactor remote transports,
-// which race inside protoactor-go (see actor/remote_test.go): these tests
-// run without -race (`make test` runs them in its second pass).
-
 package cluster
 
 import (

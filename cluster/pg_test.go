@@ -1,8 +1,5 @@
-//go:build !race
-
-// Several nodes (protoactor remote transports) in one process: left out of
-// -race runs, see node_test.go. These are the cluster tests of global names
-// and process groups; registry_test.go tests the replicated table alone.
+// The cluster tests of global names and process groups; registry_test.go
+// tests the replicated table alone.
 
 package cluster
 

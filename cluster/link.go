@@ -1,0 +1,800 @@
+package cluster
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	pa "github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+// The actor transport: actor messages between nodes over TCP (optionally
+// mutual TLS), one outbound connection per peer, written in frames
+// (wire.go) after a handshake that checks the cluster secret
+// (handshake.go).
+//
+// The write path is built for latency. A sender appends its frame to the
+// peer's queue; if no one is writing to the socket, the sender writes the
+// queue itself at once with one non-blocking write. Only when the socket
+// cannot take everything (its buffer is full) or more frames arrived
+// meanwhile does the peer's flusher goroutine take over, writing with
+// blocking writes until the queue is empty. So a message to an idle peer
+// costs one system call and no goroutine hand-off, and under load frames
+// are batched into large writes. No timer is involved: the queue is flushed
+// as soon as it drains.
+//
+// Senders never block on the network: a peer whose queue holds
+// Config.SendQueueSize frames (or sendQueueBytes) drops further frames, and
+// a connection that cannot be opened drops what was queued for it; both are
+// counted in cluster_transport_dropped_total. Delivery is at most once and
+// ordered per pair of nodes, as in Erlang distribution.
+//
+// The acceptor side reads each inbound connection on its own goroutine and
+// delivers frames straight into the target processes' mailboxes. Malformed
+// frames close the connection; a message of a type this node does not link,
+// or that does not decode, is dropped and counted; nothing a peer sends can
+// panic the node (each frame's delivery runs under recover).
+
+const (
+	// sendQueueBytes bounds the bytes queued for one peer.
+	sendQueueBytes = 64 << 20
+	// spareBufferMax is the largest write buffer kept for reuse.
+	spareBufferMax = 1 << 20
+	// dialTimeout bounds a connection attempt, TLS and handshake included.
+	dialTimeout = 5 * time.Second
+	// writeTimeout bounds one blocking write of the flusher: a peer that
+	// takes no bytes for that long is disconnected.
+	writeTimeout = 10 * time.Second
+	// redialBackoff is how long after a failed connection attempt frames
+	// to that peer are dropped without a new attempt.
+	redialBackoff = 250 * time.Millisecond
+	// inlineRounds is how many queue generations a sender writes itself
+	// before handing the rest to the flusher.
+	inlineRounds = 2
+	// softQueue is the queue length above which senders wait for the
+	// writer (throttle), for at most throttleWait each.
+	softQueue    = 1024
+	throttleWait = 50 * time.Millisecond
+	// readBufferSize is the inbound connections' read buffer.
+	readBufferSize = 64 << 10
+)
+
+// burstGap: a sender that writes again within burstGap of its previous
+// inline write is streaming; it hands the socket to the flusher after its
+// write, so that the frames that follow are batched into one write
+// instead of costing a system call each. A sender that writes less often
+// (request/reply) releases the socket at once and wakes no one.
+const burstGap = 15 * time.Microsecond
+
+// errTransportClosed is the failure of links when the transport stops.
+var errTransportClosed = errors.New("actor transport stopped")
+
+// transportMetrics are the transport's counters.
+type transportMetrics struct {
+	dropped  *prometheus.CounterVec // by reason
+	received func(peer string) prometheus.Counter
+}
+
+// deliverFunc hands a decoded frame to the local process it targets.
+type deliverFunc func(f *inFrame)
+
+// transport is a node's actor transport.
+type transport struct {
+	self   string // advertised address: the Address of this node's PIDs
+	name   string // node name, sent in the handshake
+	key    []byte // handshake key, nil without a cluster secret
+	tlsSrv *tls.Config
+	tlsCli *tls.Config // ServerName filled per dial when empty
+	log    *zap.Logger
+	// peerName maps a peer's transport address to its node name (for
+	// metrics and receive-side fault rules), when it is a known member.
+	peerName func(addr string) (string, bool)
+	deliver  deliverFunc
+	metrics  transportMetrics
+	maxQueue int
+
+	ln       net.Listener
+	links    sync.Map // address → *outLink
+	mu       sync.Mutex
+	inbound  map[net.Conn]struct{}
+	closed   bool
+	stopped  atomic.Bool // closed, for the send path
+	wg       sync.WaitGroup
+	dialLog  *rateLimitedLog
+	inLog    *rateLimitedLog
+	panicLog *rateLimitedLog
+}
+
+// transportConfig is what newTransport needs.
+type transportConfig struct {
+	bind, advertise string
+	name            string
+	secret          string
+	tls             TLSConfig
+	log             *zap.Logger
+	peerName        func(addr string) (string, bool)
+	deliver         deliverFunc
+	metrics         transportMetrics
+	maxQueue        int
+}
+
+// newTransport listens on cfg.bind and starts accepting connections.
+func newTransport(cfg transportConfig) (*transport, error) {
+	t := &transport{
+		name: cfg.name, key: handshakeKey(cfg.secret), log: cfg.log,
+		peerName: cfg.peerName, deliver: cfg.deliver, metrics: cfg.metrics, maxQueue: cfg.maxQueue,
+		inbound: map[net.Conn]struct{}{},
+		dialLog: newRateLimitedLog(), inLog: newRateLimitedLog(), panicLog: newRateLimitedLog(),
+	}
+	if t.maxQueue <= 0 {
+		t.maxQueue = 8192
+	}
+	if cfg.tls.enabled() {
+		srv, cli, err := cfg.tls.load()
+		if err != nil {
+			return nil, err
+		}
+		t.tlsSrv, t.tlsCli = srv, cli
+	}
+	ln, err := net.Listen("tcp", cfg.bind)
+	if err != nil {
+		return nil, err
+	}
+	t.ln = ln
+	t.self = cfg.advertise
+	if t.self == "" {
+		t.self = ln.Addr().String()
+	}
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// Address is the transport's advertised address.
+func (t *transport) Address() string { return t.self }
+
+func (t *transport) drop(reason string, n int) {
+	if t.metrics.dropped != nil && n > 0 {
+		t.metrics.dropped.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+// send queues msg for target on another node. It never blocks on the
+// network.
+func (t *transport) send(target *pa.PID, msg proto.Message, sender *pa.PID, system bool) {
+	l := t.link(target.Address)
+	if l == nil {
+		t.drop("link_down", 1)
+		return
+	}
+	l.send(target, msg, sender, system)
+}
+
+// link returns the peer's link, opening one if there is none (or the last
+// one failed and its back-off has passed); nil while backing off or after
+// Close.
+func (t *transport) link(addr string) *outLink {
+	if v, ok := t.links.Load(addr); ok {
+		l := v.(*outLink)
+		if !l.dead.Load() {
+			return l
+		}
+		if t.stopped.Load() || time.Now().Before(l.retryAt) {
+			return nil
+		}
+		nl := newOutLink(t, addr)
+		if !t.links.CompareAndSwap(addr, l, nl) {
+			return t.link(addr)
+		}
+		return t.startLink(nl)
+	}
+	if t.stopped.Load() {
+		return nil
+	}
+	nl := newOutLink(t, addr)
+	if _, loaded := t.links.LoadOrStore(addr, nl); loaded {
+		return t.link(addr) // lost the race: use the winner
+	}
+	return t.startLink(nl)
+}
+
+func (t *transport) startLink(l *outLink) *outLink {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		l.fail(errTransportClosed, 0)
+		return nil
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go l.run()
+	return l
+}
+
+// closeLink drops the link to addr (its peer left or died, or a new node
+// took the address); the next message to addr opens a new one.
+func (t *transport) closeLink(addr string) {
+	if v, ok := t.links.LoadAndDelete(addr); ok {
+		v.(*outLink).fail(errors.New("peer left the membership"), 0)
+	}
+}
+
+// Close stops the transport: the listener, every connection and goroutine.
+// With flush, links first get up to a second to write what is queued.
+func (t *transport) Close(flush bool) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	t.stopped.Store(true)
+	conns := make([]net.Conn, 0, len(t.inbound))
+	for c := range t.inbound {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	_ = t.ln.Close()
+	var links []*outLink
+	t.links.Range(func(_, v any) bool {
+		links = append(links, v.(*outLink))
+		return true
+	})
+	if flush {
+		deadline := time.Now().Add(time.Second)
+		for _, l := range links {
+			l.drain(deadline)
+		}
+	}
+	for _, l := range links {
+		l.fail(errTransportClosed, 0)
+	}
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	t.wg.Wait()
+}
+
+// ---- outbound ----
+
+// outLink is the connection to one peer and its send queue.
+type outLink struct {
+	t    *transport
+	addr string
+
+	mu         sync.Mutex
+	conn       net.Conn
+	raw        syscall.RawConn // for non-blocking writes; nil with TLS
+	queue      []byte          // frames not yet handed to a writer
+	queued     int             // frames in queue
+	rest       []byte          // the unwritten tail of an inline write, written first
+	spare      []byte
+	busy       bool // a writer owns the socket (or the link is connecting)
+	lastInline time.Time
+	taken      chan struct{} // closed when the writer takes the queue (throttled senders wait on it)
+	types      outTypes
+	err        error
+	wake       chan struct{} // cap 1: work for the flusher
+	done       chan struct{} // closed by fail
+
+	dead    atomic.Bool
+	retryAt time.Time // set before dead
+}
+
+func newOutLink(t *transport, addr string) *outLink {
+	return &outLink{t: t, addr: addr, busy: true, types: outTypes{},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// payloadPool holds scratch buffers for message encodings.
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func (l *outLink) send(target *pa.PID, msg proto.Message, sender *pa.PID, system bool) {
+	bp := payloadPool.Get().(*[]byte)
+	payload, err := proto.MarshalOptions{}.MarshalAppend((*bp)[:0], msg)
+	defer func() {
+		if cap(payload) <= spareBufferMax {
+			*bp = payload[:0]
+			payloadPool.Put(bp)
+		}
+	}()
+	if err != nil {
+		l.t.drop("marshal", 1)
+		l.t.log.Warn("cluster: actor transport: message not sent: it does not encode",
+			zap.String("to", target.String()), zap.Error(err))
+		return
+	}
+	name := msg.ProtoReflect().Descriptor().FullName()
+	if size := len(payload) + len(name) + len(target.Id) + frameHeaderMax + 64; size > MaxFrameSize {
+		l.t.drop("too_large", 1)
+		l.t.log.Warn("cluster: actor transport: message not sent: too large",
+			zap.String("to", target.String()), zap.String("type", string(name)),
+			zap.Int("bytes", len(payload)), zap.Int("max", MaxFrameSize))
+		return
+	}
+	l.mu.Lock()
+	if l.queued >= softQueue && l.busy && l.conn != nil {
+		l.throttle()
+	}
+	if l.err != nil {
+		l.mu.Unlock()
+		l.t.drop("link_down", 1)
+		return
+	}
+	if l.queued >= l.t.maxQueue || len(l.queue) >= sendQueueBytes {
+		l.mu.Unlock()
+		l.t.drop("queue_full", 1)
+		return
+	}
+	l.queue = appendFrame(l.queue, l.types, name, target, sender, l.t.self, system, payload)
+	l.queued++
+	if l.busy {
+		l.mu.Unlock()
+		return
+	}
+	l.busy = true
+	l.writeInline() // unlocks
+}
+
+// writeInline writes the queue from the sender's goroutine with
+// non-blocking writes; called with l.mu held and l.busy set by the caller,
+// it returns with l.mu released. Whatever cannot be written at once is
+// left to the flusher.
+func (l *outLink) writeInline() {
+	if l.raw == nil {
+		l.mu.Unlock()
+		l.kick()
+		return
+	}
+	for round := 0; ; round++ {
+		buf := l.takeQueue()
+		l.mu.Unlock()
+		n, err := nonblockingWrite(l.raw, buf)
+		if err != nil {
+			l.fail(err, 0)
+			return
+		}
+		l.mu.Lock()
+		if n < len(buf) {
+			l.rest = buf[n:]
+			l.mu.Unlock()
+			l.kick()
+			return
+		}
+		l.recycle(buf)
+		now := time.Now()
+		hb := now.Sub(l.lastInline) < burstGap
+		l.lastInline = now
+		if len(l.queue) == 0 && !hb {
+			l.busy = false
+			l.mu.Unlock()
+			return
+		}
+		if hb || round+1 >= inlineRounds {
+			l.mu.Unlock()
+			l.kick()
+			return
+		}
+	}
+}
+
+// takeQueue returns the queued frames and starts a new queue; l.mu held.
+func (l *outLink) takeQueue() []byte {
+	buf := l.queue
+	l.queue = l.spare[:0]
+	l.spare = nil
+	l.queued = 0
+	if l.taken != nil {
+		close(l.taken)
+		l.taken = nil
+	}
+	return buf
+}
+
+// throttle makes a sender wait, for at most throttleWait, until the writer
+// takes the queue: Erlang's busy distribution port, which suspends senders
+// to a peer that does not keep up. A producer faster than the network is
+// slowed to its pace instead of filling the queue and losing messages; a
+// peer that takes nothing (stopped, or cut off without a reset) delays each
+// sender by throttleWait at most, then frames queue up to the hard limit
+// and are dropped after it. Called and returns with l.mu held.
+func (l *outLink) throttle() {
+	if l.taken == nil {
+		l.taken = make(chan struct{})
+	}
+	ch := l.taken
+	l.mu.Unlock()
+	tm := time.NewTimer(throttleWait)
+	select {
+	case <-ch:
+	case <-l.done:
+	case <-tm.C:
+	}
+	tm.Stop()
+	l.mu.Lock()
+}
+
+// recycle keeps a written buffer for reuse; l.mu held.
+func (l *outLink) recycle(buf []byte) {
+	if cap(buf) <= spareBufferMax && l.spare == nil {
+		l.spare = buf[:0]
+	}
+}
+
+func (l *outLink) kick() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run connects, then flushes whenever kicked, until the link fails.
+func (l *outLink) run() {
+	defer l.t.wg.Done()
+	conn, err := l.connect()
+	if err != nil {
+		l.fail(err, redialBackoff)
+		return
+	}
+	l.mu.Lock()
+	if l.err != nil { // failed (closed) while connecting
+		l.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	l.conn = conn
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			l.raw = raw
+		}
+	}
+	l.mu.Unlock()
+	// The peer never writes after the handshake: a read returns only when
+	// the connection ends, which fails the link at once instead of at the
+	// next write.
+	l.t.wg.Add(1)
+	go func() {
+		defer l.t.wg.Done()
+		var b [1]byte
+		_, err := conn.Read(b[:])
+		if err == nil {
+			err = errors.New("peer sent data on an outbound connection")
+		}
+		l.fail(fmt.Errorf("connection lost: %w", err), 0)
+	}()
+	for {
+		if !l.flush() {
+			return
+		}
+		select {
+		case <-l.wake:
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// flush writes until the queue is empty, then releases the socket. It
+// reports false when the link failed.
+func (l *outLink) flush() bool {
+	for {
+		l.mu.Lock()
+		if l.err != nil {
+			l.mu.Unlock()
+			return false
+		}
+		var buf []byte
+		whole := false
+		switch {
+		case l.rest != nil:
+			buf, l.rest = l.rest, nil
+		case len(l.queue) > 0:
+			buf, whole = l.takeQueue(), true
+		default:
+			l.busy = false
+			l.mu.Unlock()
+			return true
+		}
+		conn := l.conn
+		l.mu.Unlock()
+		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := conn.Write(buf); err != nil {
+			l.fail(err, 0)
+			return false
+		}
+		if whole {
+			l.mu.Lock()
+			l.recycle(buf)
+			l.mu.Unlock()
+		}
+	}
+}
+
+// drain waits until the queue is written, the link fails, or deadline.
+func (l *outLink) drain(deadline time.Time) {
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		idle := l.err != nil || (l.conn != nil && !l.busy && len(l.queue) == 0)
+		l.mu.Unlock()
+		if idle {
+			return
+		}
+		time.Sleep(5 * time.Millisecond) // polling a socket drain: there is no event for it
+	}
+}
+
+// connect dials the peer and runs the handshake.
+func (l *outLink) connect() (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.Dial("tcp", l.addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	// Close the dial if the transport stops meanwhile.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-l.done:
+			_ = conn.Close()
+		case <-stop:
+		}
+	}()
+	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
+	if l.t.tlsCli != nil {
+		cfg := l.t.tlsCli.Clone()
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(l.addr)
+			cfg.ServerName = host
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.Handshake(); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		conn = tc
+	}
+	r := bufio.NewReaderSize(conn, 256)
+	if err := dialHandshake(conn, r, l.t.key, l.t.self, l.t.name, l.addr); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// fail ends the link with err: the connection is closed, queued frames are
+// dropped, and the next send opens a new link (after backoff).
+func (l *outLink) fail(err error, backoff time.Duration) {
+	l.mu.Lock()
+	if l.err != nil {
+		l.mu.Unlock()
+		return
+	}
+	l.err = err
+	lost := l.queued
+	if l.rest != nil {
+		lost++ // at least one frame was cut
+	}
+	l.queue, l.rest, l.spare, l.queued = nil, nil, nil, 0
+	conn := l.conn
+	l.retryAt = time.Now().Add(backoff)
+	l.dead.Store(true)
+	close(l.done)
+	l.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+	l.t.drop("link_down", lost)
+	if errors.Is(err, errTransportClosed) {
+		return
+	}
+	var he *HandshakeError
+	if backoff > 0 || errors.As(err, &he) {
+		l.t.dialLog.do(func(suppressed uint64) {
+			l.t.log.Warn("cluster: actor transport: cannot connect", zap.String("peer", l.addr),
+				zap.Error(err), zap.Int("dropped", lost), zap.Uint64("suppressed", suppressed))
+		})
+	} else {
+		l.t.log.Debug("cluster: actor transport: connection closed", zap.String("peer", l.addr),
+			zap.Error(err), zap.Int("dropped", lost))
+	}
+}
+
+// nonblockingWrite writes as much of b as the socket takes without
+// waiting.
+func nonblockingWrite(raw syscall.RawConn, b []byte) (int, error) {
+	var n int
+	var werr error
+	err := raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, e := syscall.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e == syscall.EAGAIN:
+				return true
+			case e != nil:
+				werr = e
+				return true
+			case m == 0:
+				return true
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}
+
+// ---- inbound ----
+
+func (t *transport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		conn, err := t.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return // closed
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			_ = conn.Close()
+			return
+		}
+		t.inbound[conn] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.serve(conn)
+	}
+}
+
+// serve runs the handshake on an inbound connection and then reads frames
+// until it ends.
+func (t *transport) serve(conn net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		delete(t.inbound, conn)
+		t.mu.Unlock()
+		_ = conn.Close()
+	}()
+	from := conn.RemoteAddr().String()
+	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
+	var c net.Conn = conn
+	if t.tlsSrv != nil {
+		tc := tls.Server(conn, t.tlsSrv)
+		if err := tc.Handshake(); err != nil {
+			t.rejected(from, fmt.Errorf("TLS: %w", err))
+			return
+		}
+		c = tc
+	}
+	r := bufio.NewReaderSize(c, readBufferSize)
+	peerAddr, _, err := acceptHandshake(c, r, t.key, from)
+	if err != nil {
+		t.rejected(from, err)
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	err = t.readFrames(r, peerAddr)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		t.inLog.do(func(suppressed uint64) {
+			t.log.Warn("cluster: actor transport: inbound connection closed", zap.String("peer", peerAddr),
+				zap.String("from", from), zap.Error(err), zap.Uint64("suppressed", suppressed))
+		})
+	}
+}
+
+func (t *transport) rejected(from string, err error) {
+	t.drop("rejected_connection", 1)
+	t.inLog.do(func(suppressed uint64) {
+		t.log.Warn("cluster: actor transport: rejected connection", zap.String("from", from),
+			zap.Error(err), zap.Uint64("suppressed", suppressed))
+	})
+}
+
+// readFrames reads and delivers frames from a peer until an error.
+func (t *transport) readFrames(r *bufio.Reader, peerAddr string) error {
+	var (
+		types    inTypes
+		scratch  []byte
+		lenBuf   [4]byte
+		peer     string
+		received prometheus.Counter
+	)
+	for {
+		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+			return err
+		}
+		n := int(binary.LittleEndian.Uint32(lenBuf[:]))
+		if n > MaxFrameSize {
+			return fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d", errFrame, n, MaxFrameSize)
+		}
+		var body []byte
+		if n <= r.Size() {
+			b, err := r.Peek(n)
+			if err != nil {
+				return err
+			}
+			body = b
+		} else {
+			if cap(scratch) < n {
+				scratch = make([]byte, n)
+			}
+			body = scratch[:n]
+			if _, err := io.ReadFull(r, body); err != nil {
+				return err
+			}
+		}
+		f, err := decodeFrame(body, t.self, peerAddr, &types)
+		if n <= r.Size() {
+			_, _ = r.Discard(n)
+		}
+		if err != nil {
+			return err
+		}
+		if peer == "" {
+			if name, ok := t.peerName(peerAddr); ok {
+				peer = name
+				if t.metrics.received != nil {
+					received = t.metrics.received(name)
+				}
+			} else if received == nil && t.metrics.received != nil {
+				received = t.metrics.received("unknown")
+			}
+		}
+		if received != nil {
+			received.Inc()
+		}
+		if f.typeErr != nil {
+			t.drop("undecodable", 1)
+			t.inLog.do(func(suppressed uint64) {
+				t.log.Warn("cluster: actor transport: message dropped", zap.String("peer", peerAddr),
+					zap.String("to", f.target.Id), zap.Error(f.typeErr), zap.Uint64("suppressed", suppressed))
+			})
+			continue
+		}
+		t.deliverSafely(&f, peerAddr)
+	}
+}
+
+// deliverSafely delivers a frame; a panic in delivery is logged and the
+// frame dropped.
+func (t *transport) deliverSafely(f *inFrame, peerAddr string) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.drop("delivery_panic", 1)
+			t.panicLog.do(func(suppressed uint64) {
+				t.log.Error("cluster: actor transport: delivery panicked; message dropped",
+					zap.String("peer", peerAddr), zap.String("to", f.target.Id), zap.Any("panic", r),
+					zap.ByteString("stack", debug.Stack()), zap.Uint64("suppressed", suppressed))
+			})
+		}
+	}()
+	t.deliver(f)
+}
