@@ -361,4 +361,3 @@ func TestTLSLoadErrorsNameTheFile(t *testing.T) {
 		t.Error("newTransport ignored a broken TLS configuration")
 	}
 }
-
