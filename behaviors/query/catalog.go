@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -602,8 +603,14 @@ func NewParquetTable(path string) (*ParquetTable, error) {
 				return nil, fmt.Errorf("query: parquet %s: unsupported: nested column %q", name, f.Name)
 			}
 		}
+		st, err := os.Stat(name)
+		if err != nil {
+			pf.Close()
+			return nil, fmt.Errorf("query: parquet %s: %w", name, err)
+		}
+		meta := &parquetMeta{file: name, size: st.Size(), mtime: st.ModTime().UnixNano(), md: pf.MetaData()}
 		for rg := 0; rg < pf.NumRowGroups(); rg++ {
-			t.parts = append(t.parts, &parquetPartition{file: name, rowGroup: rg})
+			t.parts = append(t.parts, &parquetPartition{file: name, rowGroup: rg, meta: meta, fields: s.Fields()})
 		}
 		pf.Close()
 	}
@@ -619,6 +626,68 @@ func (t *ParquetTable) Partitions() []Partition { return t.parts }
 type parquetPartition struct {
 	file     string
 	rowGroup int
+	meta     *parquetMeta
+	fields   []arrow.Field // the table's columns
+}
+
+// parquetMeta is a file's footer, parsed once when the table is made and
+// used while the file keeps its size and modification time, so that a
+// scan of one row group does not parse the footer of every row group.
+type parquetMeta struct {
+	file  string
+	mu    sync.Mutex
+	size  int64
+	mtime int64
+	md    *metadata.FileMetaData
+}
+
+// open opens the partition's file, reusing the parsed footer when the
+// file has not changed since it was parsed.
+func (p *parquetPartition) open() (*file.Reader, error) {
+	m := p.meta
+	if m == nil {
+		pf, err := file.OpenParquetFile(p.file, false)
+		if err != nil {
+			return nil, fmt.Errorf("query: parquet %s: %w", p.file, err)
+		}
+		return pf, nil
+	}
+	st, err := os.Stat(p.file)
+	if err != nil {
+		return nil, fmt.Errorf("query: parquet %s: %w", p.file, err)
+	}
+	m.mu.Lock()
+	md := m.md
+	if st.Size() != m.size || st.ModTime().UnixNano() != m.mtime {
+		md = nil
+	}
+	m.mu.Unlock()
+	if md != nil {
+		pf, err := file.OpenParquetFile(p.file, false, file.WithMetadata(md))
+		if err != nil {
+			return nil, fmt.Errorf("query: parquet %s: %w", p.file, err)
+		}
+		return pf, nil
+	}
+	pf, err := file.OpenParquetFile(p.file, false)
+	if err != nil {
+		return nil, fmt.Errorf("query: parquet %s: %w", p.file, err)
+	}
+	m.mu.Lock()
+	m.md, m.size, m.mtime = pf.MetaData(), st.Size(), st.ModTime().UnixNano()
+	m.mu.Unlock()
+	return pf, nil
+}
+
+// scanArrow reads through pqarrow and converts each batch.
+func (p *parquetPartition) scanArrow(ctx context.Context, cols []int, types []Type, batchRows int, emit func(*batch) error) error {
+	return p.Scan(ctx, cols, batchRows, func(rec arrow.RecordBatch) error {
+		b, err := batchFromRecord(rec, types)
+		if err != nil {
+			return err
+		}
+		return emit(b)
+	})
 }
 
 func (p *parquetPartition) String() string {
@@ -626,11 +695,14 @@ func (p *parquetPartition) String() string {
 }
 
 func (p *parquetPartition) Scan(ctx context.Context, cols []int, batchRows int, emit func(arrow.RecordBatch) error) error {
-	pf, err := file.OpenParquetFile(p.file, false)
+	pf, err := p.open()
 	if err != nil {
-		return fmt.Errorf("query: parquet %s: %w", p.file, err)
+		return err
 	}
 	defer pf.Close()
+	if p.rowGroup >= pf.NumRowGroups() {
+		return fmt.Errorf("query: parquet %s: row group %d missing", p, p.rowGroup)
+	}
 	if len(cols) == 0 {
 		// COUNT(*) only: the row group's row count is in the metadata.
 		n := pf.MetaData().RowGroup(p.rowGroup).NumRows()

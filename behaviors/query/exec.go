@@ -105,6 +105,10 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 	}
 	defer func() {
 		if r := recover(); r != nil {
+			if le, ok := r.(lazyError); ok {
+				err = fmt.Errorf("query: partition %d of %s: %w", i, p.tableName, le.err)
+				return
+			}
 			err = fmt.Errorf("query: internal error in partition %d of %q: %v", i, p.SQL, r)
 		}
 	}()
@@ -125,11 +129,7 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 		defer rec.Release()
 		return emit(rec)
 	}
-	err = parts[i].Scan(ctx, p.scanCols, scanBatchRows, func(rec arrow.RecordBatch) error {
-		b, err := p.toBatch(rec)
-		if err != nil {
-			return err
-		}
+	process := func(b *batch) error {
 		var sel []int32
 		if p.where != nil {
 			sel = filter(p.where, b, nil)
@@ -152,6 +152,7 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 			for j, g := range p.groupBy {
 				if c, ok := g.(*colExpr); ok && sel == nil {
 					keys[j] = b.cols[c.idx] // dictionary codes stay codes
+					keys[j].load(nil)
 				} else {
 					keys[j] = g.eval(b, sel)
 				}
@@ -193,7 +194,20 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 		}
 		emitted += int64(m)
 		return out(cols)
-	})
+	}
+	if vs, ok := parts[i].(vecScanner); ok {
+		// Only a partial aggregation keeps nothing of a batch once it is
+		// folded in, so only then may the scan reuse its buffers.
+		err = vs.scanVecs(ctx, p.scanCols, p.scanTypes, scanBatchRows, aggr != nil, process)
+	} else {
+		err = parts[i].Scan(ctx, p.scanCols, scanBatchRows, func(rec arrow.RecordBatch) error {
+			b, err := p.toBatch(rec)
+			if err != nil {
+				return err
+			}
+			return process(b)
+		})
+	}
 	if errors.Is(err, errEnough) {
 		err = nil
 	}
@@ -285,12 +299,21 @@ func evalAll(es []expr, b *batch, sel []int32) []*vec {
 }
 
 func (p *Plan) toBatch(rec arrow.RecordBatch) (*batch, error) {
-	b := &batch{n: int(rec.NumRows()), cols: make([]*vec, len(p.scanCols))}
 	if int(rec.NumCols()) != len(p.scanCols) {
 		return nil, fmt.Errorf("query: scan of %s returned %d columns, want %d", p.tableName, rec.NumCols(), len(p.scanCols))
 	}
-	for k := range p.scanCols {
-		v, err := vecFromArrow(rec.Column(k), p.scanTypes[k])
+	return batchFromRecord(rec, p.scanTypes)
+}
+
+// batchFromRecord converts a scanned record batch whose columns have the
+// given engine types.
+func batchFromRecord(rec arrow.RecordBatch, types []Type) (*batch, error) {
+	if int(rec.NumCols()) != len(types) {
+		return nil, fmt.Errorf("query: scan returned %d columns, want %d", rec.NumCols(), len(types))
+	}
+	b := &batch{n: int(rec.NumRows()), cols: make([]*vec, len(types))}
+	for k := range types {
+		v, err := vecFromArrow(rec.Column(k), types[k])
 		if err != nil {
 			return nil, err
 		}

@@ -45,6 +45,9 @@ func (c *colExpr) typ() Type      { return c.t }
 func (c *colExpr) String() string { return c.name }
 func (c *colExpr) eval(b *batch, sel []int32) *vec {
 	v := b.cols[c.idx]
+	if v.lazy != nil && sel != nil {
+		return v.gather(sel) // decodes only the selected rows
+	}
 	v.materialize()
 	if sel == nil {
 		return v
@@ -732,7 +735,11 @@ func filter(e expr, b *batch, sel []int32) []int32 {
 		if c, ok := x.l.(*colExpr); ok {
 			if lit, ok := x.r.(*litExpr); ok && !lit.v.null {
 				col := b.cols[c.idx]
-				col.materialize()
+				if col.lazy != nil {
+					col.load(sel) // only the rows still selected
+				} else {
+					col.materialize()
+				}
 				if col.null == nil {
 					switch col.t {
 					case Int64, Date:

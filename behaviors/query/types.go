@@ -100,6 +100,9 @@ type vec struct {
 	// leave them unset.
 	codes []int32
 	dict  []string
+	// lazy, when set, says that i or f are not decoded yet: load decodes
+	// the rows something reads (see pqlazy.go).
+	lazy *lazyVals
 }
 
 func (v *vec) isNull(k int) bool { return v.null != nil && v.null[k] }
@@ -107,6 +110,9 @@ func (v *vec) isNull(k int) bool { return v.null != nil && v.null[k] }
 // materialize makes s of a dictionary-coded string vector that has only
 // its codes.
 func (v *vec) materialize() {
+	if v.lazy != nil {
+		v.load(nil)
+	}
 	if v.t != String || v.s != nil || v.codes == nil {
 		return
 	}
@@ -246,6 +252,7 @@ func (v *vec) appendValue(x value) {
 
 // gather returns the rows of v named by sel, in that order.
 func (v *vec) gather(sel []int32) *vec {
+	v.load(sel)
 	out := &vec{t: v.t, n: len(sel)}
 	switch v.t {
 	case Int64, Date:
