@@ -17,11 +17,12 @@ import (
 	"github.com/distributed-go/distributed/actor/actorpb"
 )
 
-// This file makes PIDs location transparent once protoactor's remote
-// transport is started on the system (the cluster package does that).
+// This file makes PIDs location transparent once a transport to other
+// nodes is installed (the cluster package installs its own, see
+// RemoteSender; raw protoactor remote also works).
 //
 // User messages to PIDs of other nodes travel as protobuf messages through
-// protoactor remote. Links, monitors, exit signals and kills travel as the
+// that transport. Links, monitors, exit signals and kills travel as the
 // signals of package actorpb to a small process that every system registers
 // under the id SignalsID, which applies them to its local actors. A
 // Membership, when installed, gates all of this: a PID on a node that is
@@ -67,7 +68,7 @@ type remoteState struct {
 
 // SetMembership installs the membership that gates remote traffic and
 // registers the signal process. The cluster layer calls it after starting
-// protoactor's remote transport. Calling it again replaces the membership.
+// its transport. Calling it again replaces the membership.
 func (s *System) SetMembership(m Membership) error {
 	s.remote.mu.Lock()
 	defer s.remote.mu.Unlock()
@@ -239,7 +240,11 @@ func (s *System) askRemote(ctx context.Context, pid *PID, msg any, d time.Durati
 	}
 	set[a] = struct{}{}
 	s.remote.mu.Unlock()
-	s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: a.raw})
+	if box := s.remote.membership.Load(); box != nil && box.sender != nil {
+		box.sender.SendRemote(pid.raw, wire, a.raw)
+	} else {
+		s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: a.raw})
+	}
 	expired, stop := expiry(d)
 	defer stop()
 	select {

@@ -61,7 +61,7 @@ const nodeUsage = "node --name n1 [--listen host:port] [--gossip host:port] [--j
 func nodeFlagSet(f *nodeFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.StringVar(&f.name, "name", os.Getenv("DIST_NAME"), "the node's `name`, unique in the cluster ($DIST_NAME)")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:7000", "actor transport (gRPC) `host:port`")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:7000", "actor transport (TCP) `host:port`")
 	fs.StringVar(&f.gossip, "gossip", "127.0.0.1:7946", "gossip (UDP and TCP) `host:port`")
 	fs.StringVar(&f.advertise, "advertise", os.Getenv("DIST_ADVERTISE"), "`host` other nodes reach this one at, when listening on 0.0.0.0 ($DIST_ADVERTISE)")
 	fs.StringVar(&f.join, "join", os.Getenv("DIST_JOIN"), "comma-separated gossip `addresses` of nodes to join; DNS names resolve to all their addresses ($DIST_JOIN)")

@@ -94,7 +94,7 @@ func run() error {
 	}()
 
 	section("1. Start three nodes: n1, then n2 and n3 joining n1")
-	fmt.Println("   Each node is an actor system, a gRPC actor transport and memberlist gossip.")
+	fmt.Println("   Each node is an actor system, a TCP actor transport and memberlist gossip.")
 	fmt.Println("   They listen on 127.0.0.1 with free ports and share the cluster secret:")
 	fmt.Println("   gossip is encrypted with it, and the transport rejects connections without it.")
 	started := time.Now()
