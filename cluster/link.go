@@ -274,27 +274,31 @@ type outLink struct {
 	t    *transport
 	addr string
 
-	mu         sync.Mutex
-	conn       net.Conn
-	raw        syscall.RawConn // for non-blocking writes; nil with TLS
-	queue      []byte          // frames not yet handed to a writer
-	queued     int             // frames in queue
-	rest       []byte          // the unwritten tail of an inline write, written first
-	spare      []byte
-	busy       bool // a writer owns the socket (or the link is connecting)
-	lastInline time.Time
-	taken      chan struct{} // closed when the writer takes the queue (throttled senders wait on it)
-	types      outTypes
-	err        error
-	wake       chan struct{} // cap 1: work for the flusher
-	done       chan struct{} // closed by fail
+	mu     sync.Mutex
+	conn   net.Conn
+	raw    syscall.RawConn // for non-blocking writes; nil with TLS
+	queue  []byte          // frames not yet handed to a writer
+	queued int             // frames in queue
+	rest   []byte          // the unwritten tail of an inline write, written first
+	spare  []byte
+	busy   bool // a writer owns the socket (or the link is connecting)
+	// flusherOwns: the socket was handed to the flusher (which owns it
+	// from the start, while connecting); an inline writer owns it while
+	// busy is set and this is not.
+	flusherOwns bool
+	lastInline  time.Time
+	taken       chan struct{} // closed when the writer takes the queue (throttled senders wait on it)
+	types       outTypes
+	err         error
+	wake        chan struct{} // cap 1: work for the flusher
+	done        chan struct{} // closed by fail
 
 	dead    atomic.Bool
 	retryAt time.Time // set before dead
 }
 
 func newOutLink(t *transport, addr string) *outLink {
-	return &outLink{t: t, addr: addr, busy: true, types: outTypes{},
+	return &outLink{t: t, addr: addr, busy: true, flusherOwns: true, types: outTypes{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -354,8 +358,7 @@ func (l *outLink) send(target *pa.PID, msg proto.Message, sender *pa.PID, system
 // left to the flusher.
 func (l *outLink) writeInline() {
 	if l.raw == nil {
-		l.mu.Unlock()
-		l.kick()
+		l.handOff()
 		return
 	}
 	for round := 0; ; round++ {
@@ -369,8 +372,7 @@ func (l *outLink) writeInline() {
 		l.mu.Lock()
 		if n < len(buf) {
 			l.rest = buf[n:]
-			l.mu.Unlock()
-			l.kick()
+			l.handOff()
 			return
 		}
 		l.recycle(buf)
@@ -383,8 +385,7 @@ func (l *outLink) writeInline() {
 			return
 		}
 		if hb || round+1 >= inlineRounds {
-			l.mu.Unlock()
-			l.kick()
+			l.handOff()
 			return
 		}
 	}
@@ -433,7 +434,11 @@ func (l *outLink) recycle(buf []byte) {
 	}
 }
 
-func (l *outLink) kick() {
+// handOff gives the socket to the flusher and wakes it; called with l.mu
+// held (and the socket owned), it returns with l.mu released.
+func (l *outLink) handOff() {
+	l.flusherOwns = true
+	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -495,6 +500,11 @@ func (l *outLink) flush() bool {
 			l.mu.Unlock()
 			return false
 		}
+		if !l.flusherOwns {
+			// A stale wake-up: an inline writer may own the socket now.
+			l.mu.Unlock()
+			return true
+		}
 		var buf []byte
 		whole := false
 		switch {
@@ -503,7 +513,7 @@ func (l *outLink) flush() bool {
 		case len(l.queue) > 0:
 			buf, whole = l.takeQueue(), true
 		default:
-			l.busy = false
+			l.busy, l.flusherOwns = false, false
 			l.mu.Unlock()
 			return true
 		}
