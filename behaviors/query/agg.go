@@ -81,6 +81,8 @@ type groupTable struct {
 	fast   bool
 	coders []keyCoder
 	comp   map[uint64]int32
+	// codedTab is idsCoded's table, kept between batches.
+	codedTab []int32
 }
 
 // keyCoder gives the distinct values of one key column dense codes from 1
@@ -182,24 +184,35 @@ func (g *groupTable) add(kv []*vec, k int) int32 {
 }
 
 // ids assigns each of the m rows of the key vectors its group id.
-func (g *groupTable) ids(kv []*vec, m int, out []int32) {
+func (g *groupTable) ids(kv []*vec, m int, out []int32) { g.idsSel(kv, m, nil, out) }
+
+// idsSel assigns group ids to rows sel[0..m) of the key vectors (rows
+// 0..m when sel is nil); out[q] is the id of the q-th of those rows.
+func (g *groupTable) idsSel(kv []*vec, m int, sel []int32, out []int32) {
+	row := func(q int) int {
+		if sel == nil {
+			return q
+		}
+		return int(sel[q])
+	}
 	if len(kv) == 0 {
 		if g.n == 0 {
 			g.n = 1
 		}
-		for k := range out[:m] {
-			out[k] = 0
+		for q := range out[:m] {
+			out[q] = 0
 		}
 		return
 	}
 	if g.ints != nil {
 		v := kv[0]
-		for k := 0; k < m; k++ {
+		for q := 0; q < m; q++ {
+			k := row(q)
 			if v.isNull(k) {
 				if g.null < 0 {
 					g.null = g.add(kv, k)
 				}
-				out[k] = g.null
+				out[q] = g.null
 				continue
 			}
 			id, ok := g.ints[v.i[k]]
@@ -207,19 +220,20 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 				id = g.add(kv, k)
 				g.ints[v.i[k]] = id
 			}
-			out[k] = id
+			out[q] = id
 		}
 		return
 	}
 	if len(kv) == 1 && kv[0].t == String {
 		v := kv[0]
 		v.materialize()
-		for k := 0; k < m; k++ {
+		for q := 0; q < m; q++ {
+			k := row(q)
 			if v.isNull(k) {
 				if g.null < 0 {
 					g.null = g.add(kv, k)
 				}
-				out[k] = g.null
+				out[q] = g.null
 				continue
 			}
 			id, ok := g.strs[v.s[k]]
@@ -227,12 +241,15 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 				id = g.add(kv, k)
 				g.strs[v.s[k]] = id
 			}
-			out[k] = id
+			out[q] = id
 		}
 		return
 	}
-	k := 0
+	q := 0
 	if g.fast {
+		if g.idsCoded(kv, m, sel, out) {
+			return
+		}
 		var lastComp uint64 = 1<<64 - 1
 		var lastID int32
 		// Dictionary-encoded columns: translate each dictionary word once,
@@ -248,7 +265,8 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 			}
 		}
 	rows:
-		for ; k < m; k++ {
+		for ; q < m; q++ {
+			k := row(q)
 			var comp uint64
 			for c, v := range kv {
 				var code uint32
@@ -269,7 +287,7 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 				comp |= uint64(code) << (16 * c)
 			}
 			if comp == lastComp {
-				out[k] = lastID
+				out[q] = lastID
 				continue
 			}
 			id, ok := g.comp[comp]
@@ -277,21 +295,91 @@ func (g *groupTable) ids(kv []*vec, m int, out []int32) {
 				id = g.add(kv, k)
 				g.comp[comp] = id
 			}
-			out[k], lastComp, lastID = id, comp, id
+			out[q], lastComp, lastID = id, comp, id
 		}
 		if g.fast {
 			return
 		}
 	}
-	for ; k < m; k++ {
+	for ; q < m; q++ {
+		k := row(q)
 		g.buf = encodeKey(g.buf[:0], kv, k)
 		id, ok := g.strs[string(g.buf)]
 		if !ok {
 			id = g.add(kv, k)
 			g.strs[string(g.buf)] = id
 		}
-		out[k] = id
+		out[q] = id
 	}
+}
+
+// idsCoded is the path for keys that are all dictionary codes with small
+// dictionaries and no NULLs (TPC-H Q1's flags): the codes of a row index
+// one table of group ids, filled the first time each combination shows
+// up. It returns false, having done nothing, for other keys.
+func (g *groupTable) idsCoded(kv []*vec, m int, sel []int32, out []int32) bool {
+	size := 1
+	for _, v := range kv {
+		if v.codes == nil || v.null != nil || len(v.dict) == 0 {
+			return false
+		}
+		size *= len(v.dict)
+		if size > 1<<12 {
+			return false
+		}
+	}
+	if cap(g.codedTab) < size {
+		g.codedTab = make([]int32, size)
+	}
+	tab := g.codedTab[:size]
+	for j := range tab {
+		tab[j] = -1
+	}
+	var one [1]int32
+	for q := 0; q < m; q++ {
+		k := q
+		if sel != nil {
+			k = int(sel[q])
+		}
+		at := 0
+		for _, v := range kv {
+			at = at*len(v.dict) + int(v.codes[k])
+		}
+		id := tab[at]
+		if id < 0 {
+			// The general path finds (or makes) the group, once per
+			// combination and batch.
+			g.idsSlowRow(kv, k, one[:])
+			id = one[0]
+			tab[at] = id
+		}
+		out[q] = id
+	}
+	return true
+}
+
+// idsSlowRow finds the group of row k through the per-column coders.
+func (g *groupTable) idsSlowRow(kv []*vec, k int, out []int32) {
+	if !g.fast { // a key outgrew the packed codes (see slow)
+		g.idsSel(kv, 1, []int32{int32(k)}, out)
+		return
+	}
+	var comp uint64
+	for c, v := range kv {
+		code := g.coders[c].code(v, k)
+		if code > 0xFFFF {
+			g.slow()
+			g.idsSel(kv, 1, []int32{int32(k)}, out)
+			return
+		}
+		comp |= uint64(code) << (16 * c)
+	}
+	id, ok := g.comp[comp]
+	if !ok {
+		id = g.add(kv, k)
+		g.comp[comp] = id
+	}
+	out[0] = id
 }
 
 // encodeKey appends an unambiguous encoding of row k of kv to buf.
@@ -679,6 +767,62 @@ func (a *aggregator) update(keys []*vec, args []*vec, m int) {
 	a.table.ids(keys, m, a.gids)
 	for k, acc := range a.accs {
 		acc.update(a.gids, args[k], a.table.n)
+	}
+}
+
+// updateSel folds the rows sel of full-batch key and argument vectors:
+// rows outside sel (those the filter dropped) are skipped, so a filter
+// that keeps most rows needs no compacted copy of the batch.
+func (a *aggregator) updateSel(keys []*vec, args []*vec, sel []int32) {
+	m := len(sel)
+	a.gids = growTo(a.gids, m)[:m]
+	a.table.idsSel(keys, m, sel, a.gids)
+	for k, acc := range a.accs {
+		if s, ok := acc.(selUpdater); ok {
+			s.updateSel(a.gids, sel, args[k], a.table.n)
+			continue
+		}
+		var arg *vec
+		if args[k] != nil {
+			arg = args[k].gather(sel)
+		}
+		acc.update(a.gids, arg, a.table.n)
+	}
+}
+
+// selUpdater is implemented by accumulators that fold rows sel of a
+// full-batch argument (gids[q] is the group of row sel[q]) directly.
+type selUpdater interface {
+	updateSel(gids, sel []int32, arg *vec, groups int)
+}
+
+func (a *countAcc) updateSel(gids, sel []int32, arg *vec, groups int) {
+	a.c = growTo(a.c, groups)
+	c := a.c
+	if a.star || arg.null == nil {
+		for _, g := range gids {
+			c[g]++
+		}
+		return
+	}
+	for q, r := range sel {
+		if !arg.null[r] {
+			c[gids[q]]++
+		}
+	}
+}
+
+func (a *sumAcc) updateSel(gids, sel []int32, arg *vec, groups int) {
+	if arg.t != Float64 || arg.null != nil {
+		a.update(gids, arg.gather(sel), groups)
+		return
+	}
+	a.grow(groups)
+	f, cnt, x := a.f, a.cnt, arg.f
+	for q, r := range sel {
+		g := gids[q]
+		f[g] += x[r]
+		cnt[g]++
 	}
 }
 

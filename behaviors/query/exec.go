@@ -137,6 +137,39 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 				return nil
 			}
 		}
+		if aggr != nil {
+			// Computed columns borrow pooled buffers: the aggregation
+			// keeps nothing of them.
+			sc := &scratch{}
+			defer sc.release()
+			if sel != nil && len(sel) > b.n/2 {
+				// Most rows passed: aggregate the full batch's columns
+				// through the selection instead of copying them.
+				b.memo, b.scratch = map[string]*vec{}, sc
+				keys := make([]*vec, len(p.groupBy))
+				for j, g := range p.groupBy {
+					if c, ok := g.(*colExpr); ok {
+						keys[j] = b.cols[c.idx]
+						keys[j].load(nil)
+					} else {
+						keys[j] = g.eval(b, nil)
+					}
+				}
+				args := make([]*vec, len(p.aggs))
+				for j, a := range p.aggs {
+					if a.arg != nil {
+						args[j] = a.arg.eval(b, nil)
+					}
+				}
+				aggr.updateSel(keys, args, sel)
+				return nil
+			}
+			if sel != nil {
+				b = b.compact(sel, p.afterFilter)
+				sel = nil
+			}
+			b.scratch = sc
+		}
 		if sel != nil {
 			// Compact once: later expressions then read dense columns
 			// instead of gathering through the selection each time.

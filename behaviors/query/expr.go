@@ -17,6 +17,45 @@ type batch struct {
 	// aggregates (TPC-H Q1's l_extendedprice * (1 - l_discount)) is
 	// computed once.
 	memo map[string]*vec
+	// scratch, when set, lends the buffers of computed columns; they are
+	// given back (and so must not be kept) once the batch is done.
+	scratch *scratch
+}
+
+// scratch is the set of pooled buffers a batch's computed columns use.
+type scratch struct {
+	f []*[]float64
+	i []*[]int64
+}
+
+func (s *scratch) release() {
+	for _, b := range s.f {
+		poolF64.Put(b)
+	}
+	for _, b := range s.i {
+		poolI64.Put(b)
+	}
+	s.f, s.i = s.f[:0], s.i[:0]
+}
+
+// floats returns room for n values; every element must be written.
+func (b *batch) floats(n int) []float64 {
+	if b.scratch == nil {
+		return make([]float64, n)
+	}
+	buf := getBuf[float64](&poolF64, n)
+	b.scratch.f = append(b.scratch.f, buf)
+	return *buf
+}
+
+// ints returns room for n values; every element must be written.
+func (b *batch) ints(n int) []int64 {
+	if b.scratch == nil {
+		return make([]int64, n)
+	}
+	buf := getBuf[int64](&poolI64, n)
+	b.scratch.i = append(b.scratch.i, buf)
+	return *buf
 }
 
 // expr is a bound, typed scalar expression evaluated a batch at a time.
@@ -220,7 +259,7 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 		r := a.r.eval(b, sel)
 		n := r.n
 		out := &vec{t: a.t, n: n, null: r.null}
-		out.f = make([]float64, n)
+		out.f = b.floats(n)
 		arithFloatConst(a.op, r.f[:n], lit.v.f, out.f, true)
 		return out
 	}
@@ -233,12 +272,12 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 			if a.op == '%' || (a.op == '/' && lit.v.f == 0) {
 				break // the general loop makes these NULL where SQL says so
 			}
-			out.f = make([]float64, n)
+			out.f = b.floats(n)
 			arithFloatConst(a.op, l.f[:n], lit.v.f, out.f, false)
 			return out
 		case Int64, Date:
 			if a.op != '/' && a.op != '%' {
-				out.i = make([]int64, n)
+				out.i = b.ints(n)
 				arithIntConst(a.op, l.i[:n], lit.v.i, out.i)
 				return out
 			}
@@ -251,7 +290,7 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 	}
 	switch {
 	case a.t == Float64 && l.t == Float64:
-		out.f = make([]float64, n)
+		out.f = b.floats(n)
 		lf, rf, of := l.f[:n], r.f[:n], out.f
 		switch a.op {
 		case '+':
@@ -271,6 +310,7 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 			for k := range of {
 				if l.isNull(k) || r.isNull(k) || rf[k] == 0 {
 					out.null[k] = true
+					of[k] = 0
 					continue
 				}
 				if a.op == '/' {
@@ -281,7 +321,7 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 			}
 		}
 	default: // integer and date arithmetic
-		out.i = make([]int64, n)
+		out.i = b.ints(n)
 		li, ri, oi := l.i[:n], r.i[:n], out.i
 		switch a.op {
 		case '+':
@@ -301,6 +341,7 @@ func (a *arithExpr) compute(b *batch, sel []int32) *vec {
 			for k := range oi {
 				if l.isNull(k) || r.isNull(k) || ri[k] == 0 {
 					out.null[k] = true
+					oi[k] = 0
 					continue
 				}
 				oi[k] = li[k] % ri[k]
