@@ -7,9 +7,12 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -556,4 +559,92 @@ func benchConvergence(b *testing.B, n int, mutate func(*Config)) {
 		stop()
 	}
 	reportLatency(b, took, "converge")
+}
+
+// BenchmarkRemotePingPongTCPFloor is the floor under any Go transport on
+// this machine: two goroutines exchange 12-byte frames over two loopback
+// TCP connections (one per direction, as the actor transport uses), each
+// side reading on one goroutine and answering from another, with no
+// encoding, actors or mailboxes. Our round trips per second divided by this
+// figure says how much of the machine's limit the actor layer leaves.
+func BenchmarkRemotePingPongTCPFloor(b *testing.B) {
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ln
+	}
+	pair := func(ln net.Listener) (out, in net.Conn) {
+		out, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if in, err = ln.Accept(); err != nil {
+			b.Fatal(err)
+		}
+		return out, in
+	}
+	la, lb := listen(), listen()
+	defer la.Close()
+	defer lb.Close()
+	ab, abIn := pair(lb) // a → b
+	ba, baIn := pair(la) // b → a
+	for _, c := range []net.Conn{ab, abIn, ba, baIn} {
+		defer c.Close()
+	}
+	// serve reads frames from in and hands them to a goroutine that
+	// answers each on out with its value + 1; stop is the value at which the
+	// answering side stops answering and reports.
+	serve := func(in, out net.Conn, stop uint64, done chan<- struct{}) {
+		ch := make(chan uint64, 1024)
+		go func() {
+			var f [12]byte
+			binary.LittleEndian.PutUint32(f[:], 8)
+			for v := range ch {
+				if v >= stop {
+					close(done)
+					return
+				}
+				binary.LittleEndian.PutUint64(f[4:], v+1)
+				if _, err := out.Write(f[:]); err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer close(ch)
+			r := bufio.NewReaderSize(in, 64<<10)
+			var f [12]byte
+			for {
+				if _, err := io.ReadFull(r, f[:]); err != nil {
+					return
+				}
+				ch <- binary.LittleEndian.Uint64(f[4:])
+			}
+		}()
+	}
+	run := func(n int) {
+		done := make(chan struct{})
+		never := make(chan struct{})
+		serve(abIn, ba, ^uint64(0), never) // b answers everything
+		serve(baIn, ab, uint64(2*n), done) // a stops after n round trips
+		var f [12]byte
+		binary.LittleEndian.PutUint32(f[:], 8)
+		if _, err := ab.Write(f[:]); err != nil {
+			b.Fatal(err)
+		}
+		<-done
+	}
+	run(warmup) // the goroutines of the warm-up end with their connections
+	b.ResetTimer()
+	// A fresh pair of connections for the timed run.
+	ab2, abIn2 := pair(lb)
+	ba2, baIn2 := pair(la)
+	for _, c := range []net.Conn{ab2, abIn2, ba2, baIn2} {
+		defer c.Close()
+	}
+	ab, abIn, ba, baIn = ab2, abIn2, ba2, baIn2
+	run(b.N)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
 }
