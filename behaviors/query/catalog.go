@@ -643,10 +643,10 @@ type parquetMeta struct {
 
 // open opens the partition's file, reusing the parsed footer when the
 // file has not changed since it was parsed.
-func (p *parquetPartition) open() (*file.Reader, error) {
+func (p *parquetPartition) open(opts ...file.ReadOption) (*file.Reader, error) {
 	m := p.meta
 	if m == nil {
-		pf, err := file.OpenParquetFile(p.file, false)
+		pf, err := file.OpenParquetFile(p.file, false, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("query: parquet %s: %w", p.file, err)
 		}
@@ -663,13 +663,13 @@ func (p *parquetPartition) open() (*file.Reader, error) {
 	}
 	m.mu.Unlock()
 	if md != nil {
-		pf, err := file.OpenParquetFile(p.file, false, file.WithMetadata(md))
+		pf, err := file.OpenParquetFile(p.file, false, append(opts, file.WithMetadata(md))...)
 		if err != nil {
 			return nil, fmt.Errorf("query: parquet %s: %w", p.file, err)
 		}
 		return pf, nil
 	}
-	pf, err := file.OpenParquetFile(p.file, false)
+	pf, err := file.OpenParquetFile(p.file, false, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("query: parquet %s: %w", p.file, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 	"unsafe"
 
@@ -686,7 +687,8 @@ func (c *pqCol) values(v *vec, off, m int) error {
 // ---- the partition scan ----
 
 func (p *parquetPartition) scanVecs(ctx context.Context, cols []int, types []Type, batchRows int, reuse bool, emit func(*batch) error) error {
-	pf, err := p.open()
+	props := parquet.NewReaderProperties(pageAllocator{})
+	pf, err := p.open(file.WithReadProps(props))
 	if err != nil {
 		return err
 	}
@@ -774,4 +776,55 @@ func (p *parquetPartition) scanVecs(ctx context.Context, cols []int, types []Typ
 		}
 	}
 	return nil
+}
+
+// ---- page buffers ----
+
+// pageAllocator is the memory.Allocator of the direct decoder's page
+// readers: a buffer freed when a page reader closes serves a later one, so
+// scanning a row group does not allocate (and the runtime zero) a
+// megabyte per column. Buffers are handed out unzeroed; the page reader
+// writes every byte it reads back (it checks that decompression and reads
+// fill the lengths the page headers give).
+type pageAllocator struct{}
+
+const pagePoolMin = 1 << 12
+
+var pagePools [48]sync.Pool
+
+func pageClass(n int) int { return bits.Len(uint(n - 1)) }
+
+func (pageAllocator) Allocate(size int) []byte {
+	if size < pagePoolMin {
+		return make([]byte, size)
+	}
+	c := pageClass(size)
+	if c >= len(pagePools) {
+		return make([]byte, size)
+	}
+	if b, ok := pagePools[c].Get().(*[]byte); ok {
+		return (*b)[:size]
+	}
+	return make([]byte, size, 1<<c)
+}
+
+func (a pageAllocator) Reallocate(size int, b []byte) []byte {
+	if size <= cap(b) {
+		return b[:size]
+	}
+	nb := a.Allocate(size)
+	copy(nb, b)
+	a.Free(b)
+	return nb
+}
+
+func (pageAllocator) Free(b []byte) {
+	c := cap(b)
+	if c < pagePoolMin || c&(c-1) != 0 {
+		return
+	}
+	if k := pageClass(c); k < len(pagePools) {
+		b = b[:c]
+		pagePools[k].Put(&b)
+	}
 }
