@@ -1,9 +1,3 @@
-//go:build !race
-
-// Several cluster nodes in one process means several protoactor remote
-// transports, which race inside protoactor-go (see actor/remote_test.go):
-// this test runs without -race (`make test` runs it in its second pass).
-
 package saga
 
 import (

@@ -1,9 +1,3 @@
-//go:build !race
-
-// The demo runs two cluster nodes in one process, so two protoactor remote
-// transports, which race inside protoactor-go (see actor/remote_test.go):
-// this test runs without -race (`make test` runs it in its second pass).
-
 package main
 
 import (
