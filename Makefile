@@ -21,7 +21,7 @@ FUZZMINIMIZETIME ?= 2s
 
 all: test
 
-## test: gofmt check, go vet, go test -race, then the multi-transport tests without -race
+## test: gofmt check, go vet, go test -race, then the tests built without -race
 test: fmt-check vet race norace
 
 fmt-check:
@@ -38,13 +38,14 @@ race:
 	@echo '== go test -race'
 	$(GO) test -race ./...
 
-# Tests that run several protoactor remote transports in one process are
-# built only without -race (//go:build !race): protoactor-go's remote races
-# on gRPC's process-wide logger and its own endpoint manager when more than
-# one transport runs in a process. See actor/remote_test.go.
+# Tests built only without -race (//go:build !race) run in a second pass:
+# those that start raw protoactor-go remote transports as peers (several in
+# one process race inside protoactor-go, on gRPC's process-wide logger and
+# its endpoint manager; see actor/remote_test.go) and heavy multi-node
+# scenarios too slow under the race detector.
 NORACE_PKGS ?= $(shell grep -rl --include='*_test.go' '^//go:build !race' . | xargs -r -n1 dirname | sort -u | sed 's|^\./|./|')
 norace:
-	@echo '== go test (tests excluded from -race: several remote transports in one process)'
+	@echo '== go test (tests built without -race)'
 	$(GO) test $(NORACE_PKGS)
 
 ## bench: our benchmarks and raw protoactor-go's, in the same run, with ratios
