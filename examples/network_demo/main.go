@@ -221,8 +221,8 @@ func run() error {
 	section("5. Crash n3")
 	fmt.Println("   n3.Crash(): its transport and gossip stop without a goodbye, its actors die.")
 	fmt.Println("   n1 and n2 notice through gossip: probes to n3 go unanswered. (In one process")
-	fmt.Println("   n3's sockets close at once, so protoactor's transport also logs lost")
-	fmt.Println("   connections on stderr; links, monitors and Asks follow the gossip verdict.)")
+	fmt.Println("   n3's sockets close at once and the actor connections to it end; links,")
+	fmt.Println("   monitors and Asks follow the gossip verdict, not the sockets.)")
 	crashed := time.Now()
 	n3.Crash()
 	downN1, err := d.events.waitNode(d.ctx, crashed, "n1", "nodedown", "n3")
@@ -350,8 +350,7 @@ func run() error {
 
 	section("7. Leave gracefully")
 	fmt.Println("   n3b leaves, then n2, then n1: each stops its actors and tells the others")
-	fmt.Println("   it is leaving, so they report nodeleft rather than nodedown. protoactor's")
-	fmt.Println("   transport logs the connections it closes on stderr.")
+	fmt.Println("   it is leaving, so they report nodeleft rather than nodedown.")
 	for _, step := range []struct {
 		node      *cluster.Node
 		observers []string
