@@ -46,9 +46,11 @@ func TestDemoRaftKV(t *testing.T) {
 		lead, ok = leaderOf(kvStatus(t, a))
 		return ok
 	})
-	if !strings.Contains(d.out.String(), "Kill the leader") {
-		t.Fatalf("the tour does not mention the Raft leader:\n%s", d.out)
-	}
+	// The tour is printed once the cluster is up, which can be after the
+	// leader answers kv status.
+	waitFor(t, "the tour to mention the Raft leader", 10*time.Second, func() bool {
+		return strings.Contains(d.out.String(), "Kill the leader")
+	})
 	if code, out, errOut := dist("kv", "put", "--addr", a, "greeting", "hello"); code != exitOK || !strings.Contains(out, "OK") {
 		t.Fatalf("kv put: %d %s %s", code, out, errOut)
 	}
