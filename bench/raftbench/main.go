@@ -4,13 +4,17 @@
 // run, on this machine, and prints throughput, p50 and p99 latency and the
 // ratios.
 //
-//	cd bench && go run ./raftbench [-clients 1,16,64] [-d 5s] [-mode disk|mem] [-systems ours,hashicorp,etcd]
+//	cd bench && go run ./raftbench [-clients 1,16,64] [-d 5s] [-mode disk|mem] [-systems ours,hashicorp,etcd] [-turns 5]
 //
 // Every put writes a 128-byte value under one of 1000 keys and waits for
 // the group to commit it. Ours and hashicorp/raft run the same state machine
 // and client (behaviors/kv: protobuf commands with client sessions, a
 // kv.Client per simulated client), so they do the same work per command;
 // etcd runs its own MVCC store.
+//
+// For each number of clients all systems are started together and measured
+// in turns (-turns slices of -d each, in alternating order), so that a load
+// that comes and goes on the machine weighs on each system alike.
 //
 // mode disk: three members with a durable log that is fsynced before a write
 // is acknowledged (ours: the segmented WAL with group commit; hashicorp/raft:
@@ -63,6 +67,7 @@ func main() {
 	d := flag.Duration("d", 5*time.Second, "measured duration of each run (after a 1 s warm-up)")
 	mode := flag.String("mode", "disk", "disk (fsync) or mem (no fsync)")
 	systems := flag.String("systems", "ours,ours-local,hashicorp,etcd", "systems to run")
+	turns := flag.Int("turns", 5, "split each measurement into this many slices, the systems taking turns, so that a change in the machine's load hits all alike")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -85,10 +90,9 @@ func main() {
 	}
 	disk := *mode == "disk"
 	all := map[string]starter{"ours": startOurs, "ours-local": startOursLocal, "hashicorp": startHashicorp, "etcd": startEtcd}
-	var results []result
+	var names []string
 	for _, name := range strings.Split(*systems, ",") {
-		start, ok := all[name]
-		if !ok {
+		if _, ok := all[name]; !ok {
 			fmt.Fprintf(os.Stderr, "raftbench: unknown system %q\n", name)
 			os.Exit(2)
 		}
@@ -96,19 +100,18 @@ func main() {
 			fmt.Println("etcd: skipped in mem mode (it always fsyncs)")
 			continue
 		}
-		for _, n := range counts {
-			r, err := runOne(name, start, disk, n, *d)
-			if err != nil {
-				fmt.Printf("%s with %d clients: %v\n", name, n, err)
-				continue
-			}
+		names = append(names, name)
+	}
+	var results []result
+	for _, n := range counts {
+		for _, r := range runTurns(names, all, disk, n, *d, max(*turns, 1)) {
 			fmt.Printf("%-10s clients=%-3d %9.0f puts/s  p50 %8v  p99 %8v  (%d errors)\n",
 				r.system, r.clients, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
 			results = append(results, r)
 		}
 	}
 	fmt.Println()
-	fmt.Printf("mode %s, %v per run, 128-byte values, 3 members on this machine\n", *mode, *d)
+	fmt.Printf("mode %s, %v per system in %d turns, 128-byte values, 3 members on this machine\n", *mode, *d, max(*turns, 1))
 	// In mem mode the peer of hashicorp's in-memory transport is
 	// ours-local; otherwise ours over the network.
 	base := "ours"
@@ -137,69 +140,104 @@ func main() {
 	}
 }
 
-func runOne(name string, start starter, disk bool, clients int, d time.Duration) (result, error) {
-	dir, err := os.MkdirTemp("", "raftbench-"+name+"-")
-	if err != nil {
-		return result{}, err
+// runTurns starts every system for clients clients, warms each up, then
+// measures them in turns: turns rounds, each giving every system d/turns
+// (in alternating order), so that the systems see the same machine.
+func runTurns(names []string, all map[string]starter, disk bool, clients int, d time.Duration, turns int) []result {
+	type running struct {
+		name string
+		sys  system
+		lat  []time.Duration
+		r    result
 	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	sys, err := start(ctx, dir, disk, clients)
-	cancel()
-	if err != nil {
-		return result{}, err
+	var rs []*running
+	defer func() {
+		for _, r := range rs {
+			r.sys.close()
+		}
+	}()
+	for _, name := range names {
+		dir, err := os.MkdirTemp("", "raftbench-"+name+"-")
+		if err != nil {
+			fmt.Printf("%s with %d clients: %v\n", name, clients, err)
+			continue
+		}
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		sys, err := all[name](ctx, dir, disk, clients)
+		cancel()
+		if err != nil {
+			fmt.Printf("%s with %d clients: %v\n", name, clients, err)
+			continue
+		}
+		rs = append(rs, &running{name: name, sys: sys, r: result{system: name, clients: clients}})
 	}
-	defer sys.close()
 	value := make([]byte, 128)
 	for i := range value {
 		value[i] = byte('a' + i%26)
 	}
-	var mu sync.Mutex
-	var lat []time.Duration
-	ops, errs := 0, 0
-	run := func(dur time.Duration, record bool) {
-		ctx, cancel := context.WithTimeout(context.Background(), dur)
-		defer cancel()
-		var wg sync.WaitGroup
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var mine []time.Duration
-				n, e := 0, 0
-				for ctx.Err() == nil {
-					key := "key-" + strconv.Itoa(rand.IntN(1000))
-					t0 := time.Now()
-					pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
-					err := sys.put(pctx, c, key, value)
-					pcancel()
-					if err != nil {
-						e++
-						continue
-					}
-					n++
-					mine = append(mine, time.Since(t0))
-				}
-				if record {
-					mu.Lock()
-					lat = append(lat, mine...)
-					ops += n
-					errs += e
-					mu.Unlock()
-				}
-			}()
+	for _, r := range rs {
+		drive(r.sys, clients, time.Second, value) // warm-up: leader elected, connections open
+	}
+	for i := range turns {
+		for j := range rs {
+			r := rs[j]
+			if i%2 == 1 {
+				r = rs[len(rs)-1-j]
+			}
+			t0 := time.Now()
+			lat, ops, errs := drive(r.sys, clients, d/time.Duration(turns), value)
+			r.r.d += time.Since(t0)
+			r.r.ops += ops
+			r.r.errors += errs
+			r.lat = append(r.lat, lat...)
 		}
-		wg.Wait()
 	}
-	run(time.Second, false) // warm-up: leader elected, connections open
-	t0 := time.Now()
-	run(d, true)
-	took := time.Since(t0)
-	slices.Sort(lat)
-	r := result{system: name, clients: clients, ops: ops, errors: errs, d: took}
-	if len(lat) > 0 {
-		r.p50 = lat[len(lat)/2]
-		r.p99 = lat[len(lat)*99/100]
+	var out []result
+	for _, r := range rs {
+		slices.Sort(r.lat)
+		if len(r.lat) > 0 {
+			r.r.p50 = r.lat[len(r.lat)/2]
+			r.r.p99 = r.lat[len(r.lat)*99/100]
+		}
+		out = append(out, r.r)
 	}
-	return r, nil
+	return out
+}
+
+// drive runs clients clients putting value under random keys for dur and
+// returns the latencies of the puts that succeeded and the counts.
+func drive(sys system, clients int, dur time.Duration, value []byte) (lat []time.Duration, ops, errs int) {
+	var mu sync.Mutex
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			n, e := 0, 0
+			for ctx.Err() == nil {
+				key := "key-" + strconv.Itoa(rand.IntN(1000))
+				t0 := time.Now()
+				pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := sys.put(pctx, c, key, value)
+				pcancel()
+				if err != nil {
+					e++
+					continue
+				}
+				n++
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			ops += n
+			errs += e
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return lat, ops, errs
 }
