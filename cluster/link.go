@@ -88,7 +88,7 @@ type transportMetrics struct {
 }
 
 // deliverFunc hands a decoded frame to the local process it targets.
-type deliverFunc func(f *inFrame)
+type deliverFunc func(f inFrame)
 
 // transport is a node's actor transport.
 type transport struct {
@@ -789,13 +789,13 @@ func (t *transport) readFrames(r *bufio.Reader, peerAddr string) error {
 			})
 			continue
 		}
-		t.deliverSafely(&f, peerAddr)
+		t.deliverSafely(f, peerAddr)
 	}
 }
 
 // deliverSafely delivers a frame; a panic in delivery is logged and the
 // frame dropped.
-func (t *transport) deliverSafely(f *inFrame, peerAddr string) {
+func (t *transport) deliverSafely(f inFrame, peerAddr string) {
 	defer func() {
 		if r := recover(); r != nil {
 			t.drop("delivery_panic", 1)

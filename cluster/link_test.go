@@ -39,9 +39,9 @@ func newTestPeer(t *testing.T, name, secret string, tlsCfg TLSConfig) *testPeer 
 	tr, err := newTransport(transportConfig{
 		bind: "127.0.0.1:0", name: name, secret: secret, tls: tlsCfg, log: zap.New(core),
 		peerName: func(string) (string, bool) { return "", false },
-		deliver: func(f *inFrame) {
+		deliver: func(f inFrame) {
 			select {
-			case p.got <- f:
+			case p.got <- &f:
 			default:
 				t.Errorf("%s: delivery channel full", name)
 			}
@@ -414,7 +414,7 @@ func TestTransportReconnectsToRestartedPeer(t *testing.T) {
 	got := make(chan *inFrame, 100)
 	b2, err := newTransport(transportConfig{bind: addr, name: "b2", log: zap.New(core),
 		peerName: func(string) (string, bool) { return "", false },
-		deliver:  func(f *inFrame) { got <- f }})
+		deliver:  func(f inFrame) { got <- &f }})
 	if err != nil {
 		t.Skipf("address %s not free again: %v", addr, err)
 	}

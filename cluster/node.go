@@ -243,7 +243,7 @@ func (n *Node) startRemote() error {
 // protoactor's remote did: user messages with a sender in an envelope,
 // system messages to the process directly. An unknown target gets the
 // message as a dead letter (a requester is answered DeadLetterResponse).
-func (n *Node) deliverFrame(f *inFrame) {
+func (n *Node) deliverFrame(f inFrame) {
 	ps := n.sys.Protoactor()
 	if f.system {
 		sm, ok := f.msg.(pa.SystemMessage)
