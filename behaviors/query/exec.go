@@ -130,6 +130,14 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 		return emit(rec)
 	}
 	process := func(b *batch) error {
+		var sc *scratch
+		if aggr != nil {
+			// Computed columns and selections borrow pooled buffers: the
+			// aggregation keeps nothing of them.
+			sc = &scratch{}
+			defer sc.release()
+			b.scratch = sc
+		}
 		var sel []int32
 		if p.where != nil {
 			sel = filter(p.where, b, nil)
@@ -138,10 +146,6 @@ func (p *Plan) RunPartition(ctx context.Context, i int, emit func(arrow.RecordBa
 			}
 		}
 		if aggr != nil {
-			// Computed columns borrow pooled buffers: the aggregation
-			// keeps nothing of them.
-			sc := &scratch{}
-			defer sc.release()
 			if sel != nil && len(sel) > b.n/2 {
 				// Most rows passed: aggregate the full batch's columns
 				// through the selection instead of copying them.

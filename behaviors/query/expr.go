@@ -24,8 +24,9 @@ type batch struct {
 
 // scratch is the set of pooled buffers a batch's computed columns use.
 type scratch struct {
-	f []*[]float64
-	i []*[]int64
+	f   []*[]float64
+	i   []*[]int64
+	sel []*[]int32
 }
 
 func (s *scratch) release() {
@@ -35,7 +36,10 @@ func (s *scratch) release() {
 	for _, b := range s.i {
 		poolI64.Put(b)
 	}
-	s.f, s.i = s.f[:0], s.i[:0]
+	for _, b := range s.sel {
+		poolI32.Put(b)
+	}
+	s.f, s.i, s.sel = s.f[:0], s.i[:0], s.sel[:0]
 }
 
 // floats returns room for n values; every element must be written.
@@ -46,6 +50,16 @@ func (b *batch) floats(n int) []float64 {
 	buf := getBuf[float64](&poolF64, n)
 	b.scratch.f = append(b.scratch.f, buf)
 	return *buf
+}
+
+// selBuf returns an empty selection with room for n rows.
+func (b *batch) selBuf(n int) []int32 {
+	if b.scratch == nil {
+		return make([]int32, 0, n)
+	}
+	buf := getBuf[int32](&poolI32, n)
+	b.scratch.sel = append(b.scratch.sel, buf)
+	return (*buf)[:0]
 }
 
 // ints returns room for n values; every element must be written.
@@ -784,11 +798,11 @@ func filter(e expr, b *batch, sel []int32) []int32 {
 				if col.null == nil {
 					switch col.t {
 					case Int64, Date:
-						return selectCmp(x.op, col.i, lit.v.i, b.n, sel)
+						return selectCmp(x.op, col.i, lit.v.i, b, sel)
 					case Float64:
-						return selectCmp(x.op, col.f, lit.v.f, b.n, sel)
+						return selectCmp(x.op, col.f, lit.v.f, b, sel)
 					case String:
-						return selectCmp(x.op, col.s, lit.v.s, b.n, sel)
+						return selectCmp(x.op, col.s, lit.v.s, b, sel)
 					}
 				}
 			}
@@ -798,7 +812,7 @@ func filter(e expr, b *batch, sel []int32) []int32 {
 		return sel
 	}
 	v := e.eval(b, sel)
-	out := make([]int32, 0, v.n)
+	out := b.selBuf(v.n)
 	for k := 0; k < v.n; k++ {
 		if v.b[k] && !v.isNull(k) {
 			if sel == nil {
@@ -812,9 +826,10 @@ func filter(e expr, b *batch, sel []int32) []int32 {
 }
 
 // selectCmp keeps the rows of sel where col op c holds.
-func selectCmp[T int64 | float64 | string](op int, col []T, c T, n int, sel []int32) []int32 {
+func selectCmp[T int64 | float64 | string](op int, col []T, c T, b *batch, sel []int32) []int32 {
 	if sel == nil {
-		out := make([]int32, 0, n)
+		n := b.n
+		out := b.selBuf(n)
 		col = col[:n]
 		switch op {
 		case opEQ:

@@ -21,7 +21,7 @@ type lazyVals struct {
 	dictI []int64
 	dictF []float64
 	phys  parquet.Type
-	tmp   []int32
+	sc    *pqScratch
 }
 
 type lazyKind uint8
@@ -56,7 +56,7 @@ func (c *pqCol) planLazy(n int) (*lazyVals, bool) {
 	if c.descr.maxDef != 0 || c.t == String || c.left < n {
 		return nil, false
 	}
-	lz := &lazyVals{phys: c.descr.phys, dictI: c.dictI, dictF: c.dictF}
+	lz := &lazyVals{phys: c.descr.phys, dictI: c.dictI, dictF: c.dictF, sc: c.sc}
 	if !c.dictEnc {
 		size := 8
 		if c.descr.phys == parquet.Types.Int32 || c.descr.phys == parquet.Types.Float {
@@ -207,13 +207,14 @@ func (lz *lazyVals) loadRun(v *vec, run *lazyRun) {
 			out[k] = x
 		}
 	case runBits:
-		lz.tmp = growTo(lz.tmp, run.n)[:run.n]
+		lz.sc.tmp = growTo(lz.sc.tmp, run.n)[:run.n]
+		idx := lz.sc.tmp
 		h := hybrid{data: run.data, width: run.width, bpBit: run.bit0}
-		h.unpack(lz.tmp)
+		h.unpack(idx)
 		if v.f != nil {
 			d, out := lz.dictF, v.f[run.row0:run.row0+run.n]
 			nd := uint32(len(d))
-			for q, j := range lz.tmp {
+			for q, j := range idx {
 				if uint32(j) >= nd {
 					panic(lazyError{errCorrupt})
 				}
@@ -223,7 +224,7 @@ func (lz *lazyVals) loadRun(v *vec, run *lazyRun) {
 		}
 		d, out := lz.dictI, v.i[run.row0:run.row0+run.n]
 		nd := uint32(len(d))
-		for q, j := range lz.tmp {
+		for q, j := range idx {
 			if uint32(j) >= nd {
 				panic(lazyError{errCorrupt})
 			}

@@ -258,8 +258,40 @@ type pqCol struct {
 	def     hybrid
 	plain   []byte
 
-	defs []int32 // scratch: definition levels of one read
-	tmp  []int32 // scratch: dictionary indices of one read
+	sc *pqScratch
+}
+
+// pqScratch is the scratch space of one scan, kept for the next.
+type pqScratch struct {
+	defs  []int32 // definition levels of one read
+	tmp   []int32 // dictionary indices of one read or lazy load
+	dictF []*[]float64
+	dictI []*[]int64
+}
+
+var pqScratchPool = sync.Pool{New: func() any { return &pqScratch{} }}
+
+func (s *pqScratch) release() {
+	for _, b := range s.dictF {
+		poolF64.Put(b)
+	}
+	for _, b := range s.dictI {
+		poolI64.Put(b)
+	}
+	s.dictF, s.dictI = s.dictF[:0], s.dictI[:0]
+	pqScratchPool.Put(s)
+}
+
+func (s *pqScratch) floats(n int) []float64 {
+	b := getBuf[float64](&poolF64, n)
+	s.dictF = append(s.dictF, b)
+	return *b
+}
+
+func (s *pqScratch) ints(n int) []int64 {
+	b := getBuf[int64](&poolI64, n)
+	s.dictI = append(s.dictI, b)
+	return *b
 }
 
 func (c *pqCol) nextPage() (err error) {
@@ -365,7 +397,7 @@ func (c *pqCol) readDict(p *file.DictionaryPage) error {
 		if len(data) < 4*n {
 			return errCorrupt
 		}
-		c.dictI = make([]int64, n)
+		c.dictI = c.sc.ints(n)
 		for k := range c.dictI {
 			c.dictI[k] = int64(int32(binary.LittleEndian.Uint32(data[4*k:])))
 		}
@@ -373,7 +405,7 @@ func (c *pqCol) readDict(p *file.DictionaryPage) error {
 		if len(data) < 8*n {
 			return errCorrupt
 		}
-		c.dictI = make([]int64, n)
+		c.dictI = c.sc.ints(n)
 		for k := range c.dictI {
 			c.dictI[k] = int64(binary.LittleEndian.Uint64(data[8*k:]))
 		}
@@ -381,7 +413,7 @@ func (c *pqCol) readDict(p *file.DictionaryPage) error {
 		if len(data) < 4*n {
 			return errCorrupt
 		}
-		c.dictF = make([]float64, n)
+		c.dictF = c.sc.floats(n)
 		for k := range c.dictF {
 			c.dictF[k] = float64(math.Float32frombits(binary.LittleEndian.Uint32(data[4*k:])))
 		}
@@ -389,7 +421,7 @@ func (c *pqCol) readDict(p *file.DictionaryPage) error {
 		if len(data) < 8*n {
 			return errCorrupt
 		}
-		c.dictF = make([]float64, n)
+		c.dictF = c.sc.floats(n)
 		for k := range c.dictF {
 			c.dictF[k] = math.Float64frombits(binary.LittleEndian.Uint64(data[8*k:]))
 		}
@@ -500,8 +532,8 @@ func (c *pqCol) readRun(v *vec, off, k int) error {
 	m := k // values present
 	var defs []int32
 	if c.descr.maxDef > 0 {
-		c.defs = growTo(c.defs, k)[:k]
-		defs = c.defs
+		c.sc.defs = growTo(c.sc.defs, k)[:k]
+		defs = c.sc.defs
 		if err := c.def.decode(defs); err != nil {
 			return err
 		}
@@ -576,8 +608,8 @@ func (c *pqCol) values(v *vec, off, m int) error {
 		return nil
 	}
 	if c.dictEnc {
-		c.tmp = growTo(c.tmp, m)[:m]
-		idx := c.tmp
+		c.sc.tmp = growTo(c.sc.tmp, m)[:m]
+		idx := c.sc.tmp
 		if c.t == String && v.s == nil {
 			idx = v.codes[off : off+m]
 		}
@@ -724,13 +756,15 @@ func (p *parquetPartition) scanVecs(ctx context.Context, cols []int, types []Typ
 	}
 	rg := pf.RowGroup(p.rowGroup)
 	pcs := make([]*pqCol, len(cols))
+	sc := pqScratchPool.Get().(*pqScratch)
+	defer sc.release()
 	for k, c := range cols {
 		pr, err := rg.GetColumnPageReader(c)
 		if err != nil {
 			return fmt.Errorf("query: parquet %s: %w", p, err)
 		}
 		defer pr.Close()
-		pcs[k] = &pqCol{pr: pr, descr: descrs[k], t: types[k]}
+		pcs[k] = &pqCol{pr: pr, descr: descrs[k], t: types[k], sc: sc}
 	}
 	total := rg.NumRows()
 	var pooled []any
