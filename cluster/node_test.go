@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -311,4 +312,46 @@ func TestClusterRestartUnderSameName(t *testing.T) {
 	nextEvent(t, ev1, NodeUp, "n3")
 	waitFor(t, "n3 sees 3 alive", 5*time.Second, func() bool { return alive(n3) == 3 })
 	t.Logf("restarted node taken back after %v", time.Since(start))
+}
+
+// A node may advertise its actor transport under a DNS name (a pod's stable
+// name in Kubernetes) while gossip advertises an IP: PIDs carry the name,
+// and other nodes dial it.
+func TestRemoteAdvertiseDNSName(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	cfg := Local("dns")
+	cfg.Logger = zap.NewNop()
+	cfg.RemoteBind = "127.0.0.1:" + port
+	cfg.RemoteAdvertise = "localhost:" + port
+	named := startNode(t, cfg)
+	if named.Address() != "localhost:"+port {
+		t.Fatalf("address %q, want localhost:%s", named.Address(), port)
+	}
+	other := Local("other")
+	other.Logger = zap.NewNop()
+	other.Seeds = []string{named.GossipAddress()}
+	n2 := startNode(t, other)
+	waitMembers(t, n2, 2)
+	echo, err := named.System().Spawn(actor.PropsFromFunc(func(c *actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			c.Reply(wrapperspb.String("echo " + m.GetValue()))
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if echo.Address() != "localhost:"+port {
+		t.Fatalf("pid address %q", echo.Address())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := actor.Ask[*wrapperspb.StringValue](ctx, n2.System(), echo, wrapperspb.String("hi"))
+	if err != nil || got.GetValue() != "echo hi" {
+		t.Fatalf("Ask through a DNS name = %v, %v", got, err)
+	}
 }

@@ -50,4 +50,18 @@ func TestKubernetesArgsParse(t *testing.T) {
 	if _, err := withAdvertise(f.listen, f.advertise); err != nil {
 		t.Fatal(err)
 	}
+	// The Raft workload's peers name each pod's actor transport by the
+	// address the pod advertises for it: a member reaches the others only
+	// if the strings are equal.
+	self, err := withAdvertise(f.listen, f.remoteAdvertise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, addrs, err := parsePeers(f.peers)
+	if err != nil || f.workload != "raft-kv" || len(names) != 3 {
+		t.Fatalf("workload %q, peers %v (%v)", f.workload, names, err)
+	}
+	if addrs["dist-0"] != self || self != "dist-0.dist-headless.default.svc.cluster.local:7000" {
+		t.Fatalf("dist-0 advertises %q, its peer entry is %q", self, addrs["dist-0"])
+	}
 }

@@ -50,9 +50,10 @@ func parsePeers(s string) (names []string, addrs map[string]string, err error) {
 
 // nodeFlags are dist node's flags.
 type nodeFlags struct {
-	name, listen, gossip, advertise, join, data, http, secret string
-	actions                                                   bool
-	preset, logFormat, logLevel, workload, peers              string
+	name, listen, gossip, advertise, remoteAdvertise, join, data string
+	http, secret                                                 string
+	actions                                                      bool
+	preset, logFormat, logLevel, workload, peers                 string
 }
 
 const nodeUsage = "node --name n1 [--listen host:port] [--gossip host:port] [--join host:port,...] [--data dir] [--http host:port] [--actions]"
@@ -64,6 +65,7 @@ func nodeFlagSet(f *nodeFlags) *flag.FlagSet {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:7000", "actor transport (TCP) `host:port`")
 	fs.StringVar(&f.gossip, "gossip", "127.0.0.1:7946", "gossip (UDP and TCP) `host:port`")
 	fs.StringVar(&f.advertise, "advertise", os.Getenv("DIST_ADVERTISE"), "`host` other nodes reach this one at, when listening on 0.0.0.0 ($DIST_ADVERTISE)")
+	fs.StringVar(&f.remoteAdvertise, "remote-advertise", os.Getenv("DIST_REMOTE_ADVERTISE"), "`host` (an IP or a DNS name) other nodes reach the actor transport at, if not --advertise: a stable name, such as a Kubernetes pod's, keeps PIDs and --peers valid when the IP changes ($DIST_REMOTE_ADVERTISE)")
 	fs.StringVar(&f.join, "join", os.Getenv("DIST_JOIN"), "comma-separated gossip `addresses` of nodes to join; DNS names resolve to all their addresses ($DIST_JOIN)")
 	fs.StringVar(&f.data, "data", "", "data `directory` (created if missing)")
 	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "observer, /metrics and /health `host:port`")
@@ -170,6 +172,12 @@ func serveNode(f nodeFlags, log *zap.Logger, sigs <-chan os.Signal, crash func()
 		}
 		if cfg.GossipAdvertise, err = withAdvertise(f.gossip, f.advertise); err != nil {
 			return fmt.Errorf("--gossip %q: %w", f.gossip, err)
+		}
+	}
+	if f.remoteAdvertise != "" {
+		var err error
+		if cfg.RemoteAdvertise, err = withAdvertise(f.listen, f.remoteAdvertise); err != nil {
+			return fmt.Errorf("--listen %q: %w", f.listen, err)
 		}
 	}
 	reg := prometheus.NewRegistry()
