@@ -743,10 +743,11 @@ func cmp3[T int64 | float64 | string](a, b T) int {
 // aggregator is a hash aggregation: a group table and one accumulator per
 // aggregate.
 type aggregator struct {
-	specs []*aggSpec
-	table *groupTable
-	accs  []accum
-	gids  []int32
+	specs  []*aggSpec
+	table  *groupTable
+	accs   []accum
+	gids   []int32
+	counts []int64
 }
 
 func newAggregator(keyTypes []Type, specs []*aggSpec) *aggregator {
@@ -777,31 +778,40 @@ func (a *aggregator) updateSel(keys []*vec, args []*vec, sel []int32) {
 	m := len(sel)
 	a.gids = growTo(a.gids, m)[:m]
 	a.table.idsSel(keys, m, sel, a.gids)
+	groups := a.table.n
+	// Rows per group, counted once for every COUNT, SUM and AVG whose
+	// argument has no NULLs.
+	a.counts = growTo(a.counts, groups)[:groups]
+	clear(a.counts)
+	for _, g := range a.gids {
+		a.counts[g]++
+	}
 	for k, acc := range a.accs {
 		if s, ok := acc.(selUpdater); ok {
-			s.updateSel(a.gids, sel, args[k], a.table.n)
+			s.updateSel(a.gids, sel, args[k], groups, a.counts)
 			continue
 		}
 		var arg *vec
 		if args[k] != nil {
 			arg = args[k].gather(sel)
 		}
-		acc.update(a.gids, arg, a.table.n)
+		acc.update(a.gids, arg, groups)
 	}
 }
 
 // selUpdater is implemented by accumulators that fold rows sel of a
-// full-batch argument (gids[q] is the group of row sel[q]) directly.
+// full-batch argument (gids[q] is the group of row sel[q]) directly;
+// counts[g] is the number of those rows in group g.
 type selUpdater interface {
-	updateSel(gids, sel []int32, arg *vec, groups int)
+	updateSel(gids, sel []int32, arg *vec, groups int, counts []int64)
 }
 
-func (a *countAcc) updateSel(gids, sel []int32, arg *vec, groups int) {
+func (a *countAcc) updateSel(gids, sel []int32, arg *vec, groups int, counts []int64) {
 	a.c = growTo(a.c, groups)
 	c := a.c
 	if a.star || arg.null == nil {
-		for _, g := range gids {
-			c[g]++
+		for g, n := range counts[:groups] {
+			c[g] += n
 		}
 		return
 	}
@@ -812,17 +822,41 @@ func (a *countAcc) updateSel(gids, sel []int32, arg *vec, groups int) {
 	}
 }
 
-func (a *sumAcc) updateSel(gids, sel []int32, arg *vec, groups int) {
+// sumLanes is how many groups the interleaved summation handles.
+const sumLanes = 64
+
+func (a *sumAcc) updateSel(gids, sel []int32, arg *vec, groups int, counts []int64) {
 	if arg.t != Float64 || arg.null != nil {
 		a.update(gids, arg.gather(sel), groups)
 		return
 	}
 	a.grow(groups)
 	f, cnt, x := a.f, a.cnt, arg.f
-	for q, r := range sel {
-		g := gids[q]
-		f[g] += x[r]
-		cnt[g]++
+	for g, n := range counts[:groups] {
+		cnt[g] += n
+	}
+	if groups > sumLanes {
+		for q, r := range sel {
+			f[gids[q]] += x[r]
+		}
+		return
+	}
+	// Few groups: consecutive rows mostly hit the same group, and adding
+	// into one memory cell row after row waits on the previous add. Four
+	// independent partial sums per group take turns instead.
+	var lanes [4][sumLanes]float64
+	q := 0
+	for ; q+4 <= len(sel); q += 4 {
+		lanes[0][gids[q]&(sumLanes-1)] += x[sel[q]]
+		lanes[1][gids[q+1]&(sumLanes-1)] += x[sel[q+1]]
+		lanes[2][gids[q+2]&(sumLanes-1)] += x[sel[q+2]]
+		lanes[3][gids[q+3]&(sumLanes-1)] += x[sel[q+3]]
+	}
+	for ; q < len(sel); q++ {
+		lanes[0][gids[q]&(sumLanes-1)] += x[sel[q]]
+	}
+	for g := 0; g < groups; g++ {
+		f[g] += (lanes[0][g] + lanes[1][g]) + (lanes[2][g] + lanes[3][g])
 	}
 }
 
