@@ -70,7 +70,15 @@ type seqResult struct {
 
 // find returns the position of seq in results and whether it is there.
 func (x *session) find(seq uint64) (int, bool) {
-	return slices.BinarySearchFunc(x.results, seq, func(r seqResult, seq uint64) int { return cmp.Compare(r.seq, seq) })
+	r := x.results
+	if len(r) > 8 {
+		return slices.BinarySearchFunc(r, seq, func(r seqResult, seq uint64) int { return cmp.Compare(r.seq, seq) })
+	}
+	i := len(r) // usually a client has one command in flight: look from the end
+	for i > 0 && r[i-1].seq >= seq {
+		i--
+	}
+	return i, i < len(r) && r[i].seq == seq
 }
 
 var _ replog.StateMachine = (*Store)(nil)

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -181,4 +182,23 @@ func TestSessionOutOfOrder(t *testing.T) {
 	if got := s.sessions[7].results; len(got) != 2 || got[0].seq != 3 || got[1].seq != 4 {
 		t.Fatalf("results kept: %+v", got)
 	}
+}
+
+// TestSessionFind: find agrees with a binary search on short and long
+// result lists.
+func TestSessionFind(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		seqs := rapid.SliceOfNDistinct(rapid.Uint64Range(1, 60), 0, 30, rapid.ID).Draw(t, "seqs")
+		slices.Sort(seqs)
+		var x session
+		for _, s := range seqs {
+			x.results = append(x.results, seqResult{seq: s})
+		}
+		seq := rapid.Uint64Range(0, 61).Draw(t, "seq")
+		i, ok := x.find(seq)
+		wi, wok := slices.BinarySearch(seqs, seq)
+		if i != wi || ok != wok {
+			t.Fatalf("find(%d) in %v = %d %v, want %d %v", seq, seqs, i, ok, wi, wok)
+		}
+	})
 }

@@ -696,11 +696,15 @@ func (m *member) apply(e *raftpb.Entry) {
 		m.log.Error("malformed log entry skipped", zap.Uint64("index", e.Index), zap.Error(err))
 		return
 	}
+	var now time.Time // read once per entry, when a client here waits
 	for _, pr := range props {
 		res := m.sm.Apply(e.Index, pr.command)
 		if p, ok := m.proposals[pr.id]; ok {
 			delete(m.proposals, pr.id)
-			m.mx.round.Observe(time.Since(p.start).Seconds())
+			if now.IsZero() {
+				now = time.Now()
+			}
+			m.mx.round.Observe(now.Sub(p.start).Seconds())
 			p.from.Reply(&rpcpb.ProposeResponse{Result: res, Index: e.Index})
 		}
 	}
