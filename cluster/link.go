@@ -67,6 +67,8 @@ const (
 	// writer (throttle), for at most throttleWait each.
 	softQueue    = 1024
 	throttleWait = 50 * time.Millisecond
+	// stuckAfter is how long a blocked write makes the peer count as stuck.
+	stuckAfter = 20 * time.Millisecond
 	// readBufferSize is the inbound connections' read buffer.
 	readBufferSize = 64 << 10
 )
@@ -83,8 +85,9 @@ var errTransportClosed = errors.New("actor transport stopped")
 
 // transportMetrics are the transport's counters.
 type transportMetrics struct {
-	dropped  *prometheus.CounterVec // by reason
-	received func(peer string) prometheus.Counter
+	dropped   *prometheus.CounterVec // by reason
+	throttled prometheus.Counter     // senders made to wait for a busy peer
+	received  func(peer string) prometheus.Counter
 }
 
 // deliverFunc hands a decoded frame to the local process it targets.
@@ -286,7 +289,8 @@ type outLink struct {
 	// from the start, while connecting); an inline writer owns it while
 	// busy is set and this is not.
 	flusherOwns bool
-	lastInline  time.Time
+	lastInline  time.Time     // the last inline write (burst detection)
+	writeSince  time.Time     // when the flusher's blocking write began; zero when none
 	taken       chan struct{} // closed when the writer takes the queue (throttled senders wait on it)
 	types       outTypes
 	err         error
@@ -329,7 +333,7 @@ func (l *outLink) send(target *pa.PID, msg proto.Message, sender *pa.PID, system
 		return
 	}
 	l.mu.Lock()
-	if l.queued >= softQueue && l.busy && l.conn != nil {
+	if l.queued >= softQueue && l.busy && l.conn != nil && !l.stuck() {
 		l.throttle()
 	}
 	if l.err != nil {
@@ -404,19 +408,29 @@ func (l *outLink) takeQueue() []byte {
 	return buf
 }
 
+// stuck reports whether the flusher's current write has been blocked for
+// longer than stuckAfter: the peer takes no bytes (stopped, or cut off
+// without a reset), so waiting would only stall the sender; l.mu held.
+func (l *outLink) stuck() bool {
+	return !l.writeSince.IsZero() && time.Since(l.writeSince) > stuckAfter
+}
+
 // throttle makes a sender wait, for at most throttleWait, until the writer
 // takes the queue: Erlang's busy distribution port, which suspends senders
 // to a peer that does not keep up. A producer faster than the network is
-// slowed to its pace instead of filling the queue and losing messages; a
-// peer that takes nothing (stopped, or cut off without a reset) delays each
-// sender by throttleWait at most, then frames queue up to the hard limit
-// and are dropped after it. Called and returns with l.mu held.
+// slowed to its pace instead of filling the queue and losing messages. A
+// peer that takes nothing (stuck) throttles no one: frames queue up to the
+// hard limit and are dropped after it, until failure detection declares
+// the peer down. Called and returns with l.mu held.
 func (l *outLink) throttle() {
 	if l.taken == nil {
 		l.taken = make(chan struct{})
 	}
 	ch := l.taken
 	l.mu.Unlock()
+	if l.t.metrics.throttled != nil {
+		l.t.metrics.throttled.Inc()
+	}
 	tm := time.NewTimer(throttleWait)
 	select {
 	case <-ch:
@@ -518,17 +532,20 @@ func (l *outLink) flush() bool {
 			return true
 		}
 		conn := l.conn
+		now := time.Now()
+		l.writeSince = now
 		l.mu.Unlock()
-		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = conn.SetWriteDeadline(now.Add(writeTimeout))
 		if _, err := conn.Write(buf); err != nil {
 			l.fail(err, 0)
 			return false
 		}
+		l.mu.Lock()
+		l.writeSince = time.Time{}
 		if whole {
-			l.mu.Lock()
 			l.recycle(buf)
-			l.mu.Unlock()
 		}
+		l.mu.Unlock()
 	}
 }
 

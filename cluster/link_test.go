@@ -401,6 +401,47 @@ func TestTransportQueueLimitDropsWithoutBlocking(t *testing.T) {
 	}
 }
 
+// A peer that takes no bytes does not throttle its senders for long: once
+// the blocked write is older than stuckAfter, frames queue (and past the
+// limits drop) without waiting.
+func TestTransportStuckPeerDoesNotThrottle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if _, _, err := acceptHandshake(c, bufio.NewReader(c), nil, "stuck"); err != nil {
+			c.Close()
+			return
+		}
+		accepted <- c // and never read again
+	}()
+	a := newTestPeer(t, "a", "", TLSConfig{})
+	throttled := prometheus.NewCounter(prometheus.CounterOpts{Name: "t"})
+	a.tr.metrics.throttled = throttled
+	target := &pa.PID{Address: ln.Addr().String(), Id: "sink"}
+	msg := wrapperspb.Bytes(make([]byte, 32<<10))
+	const n = 3000 // ~94 MiB: fills the socket buffers, then the queue
+	for range n {
+		a.tr.send(target, msg, nil, false)
+	}
+	c := <-accepted
+	defer c.Close()
+	var m dto.Metric
+	_ = throttled.Write(&m)
+	// Sends beyond softQueue before the write counts as stuck may wait
+	// once each; with 3000 sends and no stuck check, ~2000 would.
+	if got := m.GetCounter().GetValue(); got > 50 {
+		t.Fatalf("%v sends throttled by a peer that reads nothing", got)
+	}
+}
+
 func TestTransportReconnectsToRestartedPeer(t *testing.T) {
 	a := newTestPeer(t, "a", "", TLSConfig{})
 	b := newTestPeer(t, "b", "", TLSConfig{})

@@ -217,8 +217,9 @@ func (n *Node) startRemote() error {
 		secret: n.cfg.Secret, tls: n.cfg.TLS, log: n.log,
 		peerName: n.nameOfRemote, deliver: n.deliverFrame, maxQueue: n.cfg.SendQueueSize,
 		metrics: transportMetrics{
-			dropped:  n.metrics.dropped,
-			received: func(peer string) prometheus.Counter { return n.metrics.received.WithLabelValues(peer) },
+			dropped:   n.metrics.dropped,
+			throttled: n.metrics.throttled,
+			received:  func(peer string) prometheus.Counter { return n.metrics.received.WithLabelValues(peer) },
 		},
 	})
 	if err != nil {
@@ -868,14 +869,15 @@ func (s *spawner) Stop(*pa.PID)                   {}
 
 // nodeMetrics are the node's Prometheus metrics.
 type nodeMetrics struct {
-	reg      prometheus.Registerer
-	members  *prometheus.GaugeVec
-	events   *prometheus.CounterVec
-	sent     *prometheus.CounterVec
-	received *prometheus.CounterVec
-	dropped  *prometheus.CounterVec
-	faults   prometheus.Collector
-	all      []prometheus.Collector
+	reg       prometheus.Registerer
+	members   *prometheus.GaugeVec
+	events    *prometheus.CounterVec
+	sent      *prometheus.CounterVec
+	received  *prometheus.CounterVec
+	dropped   *prometheus.CounterVec
+	throttled prometheus.Counter
+	faults    prometheus.Collector
+	all       []prometheus.Collector
 }
 
 func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
@@ -895,7 +897,9 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
 		func() float64 { return float64(n.faults.Stats().Dropped) })
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cluster_transport_dropped_total",
 		Help: "Actor messages the transport dropped, and rejected connections, by reason.", ConstLabels: cl}, []string{"reason"})
-	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.received, m.dropped, m.faults}
+	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_transport_throttled_total",
+		Help: "Sends that waited for a peer's connection to drain its queue (a producer faster than the network).", ConstLabels: cl})
+	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.received, m.dropped, m.throttled, m.faults}
 	for i, c := range m.all {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.all[:i] {
