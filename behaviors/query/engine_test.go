@@ -13,6 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/distributed-go/distributed/behaviors/query/tpch"
 )
@@ -176,10 +179,58 @@ func TestDifferentialRandomQueries(t *testing.T) {
 	for seed := 0; seed < 4; seed++ {
 		rng := rand.New(rand.NewPCG(uint64(seed), 99))
 		tbl := randTable(rng, 1+rng.IntN(8))
-		cat := NewCatalog()
-		_ = cat.Register("t", tbl)
 		all := tableRows(t, tbl)
-		for q := 0; q < n/4; q++ {
+		// The same rows from memory and from a Parquet file (read by the
+		// direct decoder, and through pqarrow for the BOOLEAN column).
+		for k, src := range []Table{tbl, parquetCopy(t, tbl, seed)} {
+			cat := NewCatalog()
+			_ = cat.Register("t", src)
+			differential(t, rng, cat, all, fmt.Sprintf("seed %d, %s", seed, []string{"memory", "parquet"}[k]), n/4)
+		}
+	}
+}
+
+// parquetCopy writes the rows of tbl to a Parquet file with small row
+// groups and pages (V2 pages and no dictionaries for some seeds).
+func parquetCopy(t *testing.T, tbl *MemTable, seed int) *ParquetTable {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := []parquet.WriterProperty{parquet.WithMaxRowGroupLength(int64(50 + 70*seed)), parquet.WithDataPageSize(512)}
+	if seed%2 == 1 {
+		props = append(props, parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithCompression(compress.Codecs.Snappy))
+	}
+	if seed == 2 {
+		props = append(props, parquet.WithDictionaryDefault(false))
+	}
+	w, err := pqarrow.NewFileWriter(tbl.Schema(), f, parquet.NewWriterProperties(props...), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range tbl.batches {
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pt, err := NewParquetTable(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pt
+}
+
+// differential runs n random queries on cat and compares each result
+// with the reference evaluation over all.
+func differential(t *testing.T, rng *rand.Rand, cat *Catalog, all [][]value, what string, n int) {
+	t.Helper()
+	{
+		for q := 0; q < n; q++ {
 			sql := randQuery(rng)
 			p, err := Prepare(cat, sql)
 			if err != nil {
@@ -222,7 +273,7 @@ func TestDifferentialRandomQueries(t *testing.T) {
 					sortRows(want)
 				}
 				if err := sameRows(got, want); err != nil {
-					t.Fatalf("seed %d, parallelism %d, %s\nplan:\n%s%v", seed, par, sql, p.Explain(), err)
+					t.Fatalf("%s, parallelism %d, %s\nplan:\n%s%v", what, par, sql, p.Explain(), err)
 				}
 			}
 		}
