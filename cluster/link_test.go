@@ -366,15 +366,16 @@ func TestTransportBadInput(t *testing.T) {
 	}
 }
 
-// A peer that takes no bytes: sends queue up to the limit and are then
-// dropped and counted, without blocking the sender.
-func TestTransportQueueLimitDropsWithoutBlocking(t *testing.T) {
+// stuckPeer listens on a free port and, for the first connection, answers
+// the handshake (without a secret) and then never reads again.
+func stuckPeer(t *testing.T) (addr string, accepted <-chan net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -384,11 +385,18 @@ func TestTransportQueueLimitDropsWithoutBlocking(t *testing.T) {
 			c.Close()
 			return
 		}
-		accepted <- c // and never read again
+		ch <- c
 	}()
+	return ln.Addr().String(), ch
+}
+
+// A peer that takes no bytes: sends queue up to the limit and are then
+// dropped and counted, without blocking the sender.
+func TestTransportQueueLimitDropsWithoutBlocking(t *testing.T) {
+	addr, accepted := stuckPeer(t)
 	a := newTestPeer(t, "a", "", TLSConfig{})
 	a.tr.maxQueue = 16
-	target := &pa.PID{Address: ln.Addr().String(), Id: "sink"}
+	target := &pa.PID{Address: addr, Id: "sink"}
 	big := wrapperspb.Bytes(make([]byte, 256<<10))
 	const n = 400 // 100 MiB: far more than the socket buffers take
 	for range n {
@@ -405,27 +413,11 @@ func TestTransportQueueLimitDropsWithoutBlocking(t *testing.T) {
 // the blocked write is older than stuckAfter, frames queue (and past the
 // limits drop) without waiting.
 func TestTransportStuckPeerDoesNotThrottle(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		if _, _, err := acceptHandshake(c, bufio.NewReader(c), nil, "stuck"); err != nil {
-			c.Close()
-			return
-		}
-		accepted <- c // and never read again
-	}()
+	addr, accepted := stuckPeer(t)
 	a := newTestPeer(t, "a", "", TLSConfig{})
 	throttled := prometheus.NewCounter(prometheus.CounterOpts{Name: "t"})
 	a.tr.metrics.throttled = throttled
-	target := &pa.PID{Address: ln.Addr().String(), Id: "sink"}
+	target := &pa.PID{Address: addr, Id: "sink"}
 	msg := wrapperspb.Bytes(make([]byte, 32<<10))
 	const n = 3000 // ~94 MiB: fills the socket buffers, then the queue
 	for range n {
