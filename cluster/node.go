@@ -572,9 +572,10 @@ func (n *Node) memberEvent(mn *memberlist.Node, kind NodeEventKind) {
 		if kind == NodeUp {
 			n.routes.Delete(m.RemoteAddress) // the address may now be another node's
 		}
-		if n.tr != nil && name != n.cfg.Name {
-			// A new node at the address, or the old one gone: a connection
-			// to the address is stale either way.
+		if n.tr != nil && name != n.cfg.Name && kind != NodeUp {
+			// The connection to a node that is gone (or cut off) holds
+			// only messages that can no longer arrive. (A node that died
+			// closed its end, which ended the connection already.)
 			n.tr.closeLink(m.RemoteAddress)
 		}
 	}
