@@ -79,7 +79,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 	*c = command{}
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 || num <= last {
 			return false
 		}
@@ -90,7 +90,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 			if typ != protowire.VarintType {
 				return false
 			}
-			v, n := protowire.ConsumeVarint(b)
+			v, n := consumeVarint(b)
 			if n < 0 {
 				return false
 			}
@@ -107,7 +107,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 			if typ != protowire.BytesType || c.op != opNone {
 				return false
 			}
-			v, n := protowire.ConsumeBytes(b)
+			v, n := consumeBytes(b)
 			if n < 0 || !decodeOpFast(v, int(num), c) {
 				return false
 			}
@@ -125,7 +125,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 func decodeOpFast(b []byte, op int, c *command) bool {
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 || num <= last {
 			return false
 		}
@@ -135,7 +135,7 @@ func decodeOpFast(b []byte, op int, c *command) bool {
 			if typ != protowire.VarintType {
 				return false
 			}
-			v, n := protowire.ConsumeVarint(b)
+			v, n := consumeVarint(b)
 			if n < 0 {
 				return false
 			}
@@ -146,7 +146,7 @@ func decodeOpFast(b []byte, op int, c *command) bool {
 		if typ != protowire.BytesType {
 			return false
 		}
-		v, n := protowire.ConsumeBytes(b)
+		v, n := consumeBytes(b)
 		if n < 0 {
 			return false
 		}
@@ -175,6 +175,34 @@ func decodeOpFast(b []byte, op int, c *command) bool {
 		c.expected = nil
 	}
 	return true
+}
+
+// consumeTag is protowire.ConsumeTag with the one-byte case inlined.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if len(b) > 0 && b[0] < 0x80 && b[0] >= 1<<3 {
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
+	}
+	return protowire.ConsumeTag(b)
+}
+
+// consumeVarint is protowire.ConsumeVarint with the one-byte case inlined.
+func consumeVarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return protowire.ConsumeVarint(b)
+}
+
+// consumeBytes is protowire.ConsumeBytes over consumeVarint.
+func consumeBytes(b []byte) ([]byte, int) {
+	m, n := consumeVarint(b)
+	if n < 0 {
+		return nil, n
+	}
+	if m > uint64(len(b)-n) {
+		return nil, -1
+	}
+	return b[n : n+int(m)], n + int(m)
 }
 
 // appendCommand appends the encoding of c (as proto.Marshal encodes the
@@ -319,7 +347,7 @@ func decodeResultFast(b []byte, r *result) bool {
 	*r = result{}
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 || num <= last || num > 5 {
 			return false
 		}
@@ -329,7 +357,7 @@ func decodeResultFast(b []byte, r *result) bool {
 			if typ != protowire.BytesType {
 				return false
 			}
-			v, n := protowire.ConsumeBytes(b)
+			v, n := consumeBytes(b)
 			if n < 0 {
 				return false
 			}
@@ -349,7 +377,7 @@ func decodeResultFast(b []byte, r *result) bool {
 		if typ != protowire.VarintType {
 			return false
 		}
-		v, n := protowire.ConsumeVarint(b)
+		v, n := consumeVarint(b)
 		if n < 0 {
 			return false
 		}
