@@ -232,3 +232,97 @@ func (lz *lazyVals) loadRun(v *vec, run *lazyRun) {
 		}
 	}
 }
+
+// dictPass judges the dictionary entries of a lazy vector against the
+// conjunction of comparisons with constants: pass[j] says whether entry j
+// satisfies all of them. It returns nil when the vector cannot be
+// filtered this way: some rows are not dictionary-encoded, or the
+// dictionary is larger than the batch.
+func (lz *lazyVals) dictPass(v *vec, preds []*cmpExpr) []bool {
+	nd := len(lz.dictI)
+	if v.t == Float64 {
+		nd = len(lz.dictF)
+	}
+	if nd == 0 || nd > v.n {
+		return nil
+	}
+	for k := range lz.runs {
+		if lz.runs[k].kind == runPlain {
+			return nil
+		}
+	}
+	pass := make([]bool, nd)
+	one := make([]bool, nd)
+	for k, p := range preds {
+		c := p.r.(*litExpr).v
+		dst := one
+		if k == 0 {
+			dst = pass
+		}
+		if v.t == Float64 {
+			cmpConst(p.op, lz.dictF, c.f, dst)
+		} else {
+			cmpConst(p.op, lz.dictI, c.i, dst)
+		}
+		if k > 0 {
+			for j := range pass {
+				pass[j] = pass[j] && one[j]
+			}
+		}
+	}
+	return pass
+}
+
+// selectDict appends to out the rows whose dictionary entry passes. It
+// returns false when an index is out of range (the ordinary path then
+// reports the damage).
+func (lz *lazyVals) selectDict(pass []bool, out []int32) ([]int32, bool) {
+	nd := uint32(len(pass))
+	for k := range lz.runs {
+		run := &lz.runs[k]
+		if run.kind == runRLE {
+			if run.val >= nd {
+				return nil, false
+			}
+			if pass[run.val] {
+				for r := run.row0; r < run.row0+run.n; r++ {
+					out = append(out, int32(r))
+				}
+			}
+			continue
+		}
+		lz.sc.tmp = growTo(lz.sc.tmp, run.n)[:run.n]
+		idx := lz.sc.tmp
+		h := hybrid{data: run.data, width: run.width, bpBit: run.bit0}
+		h.unpack(idx)
+		for q, j := range idx {
+			if uint32(j) >= nd {
+				return nil, false
+			}
+			if pass[j] {
+				out = append(out, int32(run.row0+q))
+			}
+		}
+	}
+	return out, true
+}
+
+// cmpConst sets out[k] to vals[k] op c.
+func cmpConst[T int64 | float64](op int, vals []T, c T, out []bool) {
+	for k, x := range vals {
+		switch op {
+		case opEQ:
+			out[k] = x == c
+		case opNE:
+			out[k] = x != c
+		case opLT:
+			out[k] = x < c
+		case opLE:
+			out[k] = x <= c
+		case opGT:
+			out[k] = x > c
+		default:
+			out[k] = x >= c
+		}
+	}
+}

@@ -121,6 +121,35 @@ func scanBoth(t *testing.T, tbl *ParquetTable, cols []int, batchRows int) (direc
 				if v.lazy == nil {
 					continue
 				}
+				// Filtering on dictionary entries keeps the rows that
+				// filtering decoded values keeps.
+				var c value
+				switch {
+				case v.t == Float64 && len(v.lazy.dictF) > 0:
+					c = value{t: Float64, f: v.lazy.dictF[len(v.lazy.dictF)/2]}
+				case v.t != Float64 && len(v.lazy.dictI) > 0:
+					c = value{t: v.t, i: v.lazy.dictI[len(v.lazy.dictI)/2]}
+				}
+				var byDict [6][]int32
+				var judged [6]bool
+				col := &colExpr{idx: 0, t: v.t, name: "x"}
+				for op := opEQ; op <= opGE; op++ {
+					if pass := v.lazy.dictPass(v, []*cmpExpr{{op: op, l: col, r: &litExpr{v: c}}}); pass != nil {
+						byDict[op], judged[op] = v.lazy.selectDict(pass, nil)
+					}
+				}
+				cp := *v
+				cp.materialize()
+				bb := &batch{n: b.n, cols: []*vec{&cp}}
+				for op := opEQ; op <= opGE; op++ {
+					if !judged[op] {
+						continue
+					}
+					want := filter(&cmpExpr{op: op, l: col, r: &litExpr{v: c}}, bb, nil)
+					if fmt.Sprint(want) != fmt.Sprint(byDict[op]) {
+						return fmt.Errorf("op %s %v: dictionary filter keeps %d rows, value filter %d", cmpNames[op], c, len(byDict[op]), len(want))
+					}
+				}
 				// Rows decoded one by one equal rows decoded in bulk.
 				var sel []int32
 				for r := 1; r < b.n; r += 3 {
