@@ -8,7 +8,15 @@
 // or with types inferred from many sampled rows (not just the first), split
 // into byte-range partitions cut at line ends; NewParquetTable reads
 // Parquet files or directories, one partition per row group, decoding only
-// the columns a query uses; NewMemTable holds record batches. Arrow types
+// the columns a query uses; NewMemTable holds record batches. Flat
+// Parquet columns of INT32, INT64, FLOAT, DOUBLE or UTF-8 BYTE_ARRAY values,
+// PLAIN or dictionary encoded, are decoded by the package itself straight
+// into its vectors: strings stay dictionary codes, and in aggregations a
+// required numeric column stays encoded until read, so a filter judges
+// each dictionary entry once and the other columns are decoded only for
+// the rows it keeps. Other columns are read through arrow-go's pqarrow.
+// Each file's footer is parsed once and reused while the file's size and
+// modification time stay the same. Arrow types
 // map onto five engine types: BIGINT (all integer widths), DOUBLE (floats
 // and decimals), VARCHAR, DATE and BOOLEAN.
 //
