@@ -280,9 +280,10 @@ type outLink struct {
 	mu     sync.Mutex
 	conn   net.Conn
 	raw    syscall.RawConn // for non-blocking writes; nil with TLS
-	queue  []byte          // frames not yet handed to a writer
-	queued int             // frames in queue
-	rest   []byte          // the unwritten tail of an inline write, written first
+	fdw    *fdWriter
+	queue  []byte // frames not yet handed to a writer
+	queued int    // frames in queue
+	rest   []byte // the unwritten tail of an inline write, written first
 	spare  []byte
 	busy   bool // a writer owns the socket (or the link is connecting)
 	// flusherOwns: the socket was handed to the flusher (which owns it
@@ -302,7 +303,7 @@ type outLink struct {
 }
 
 func newOutLink(t *transport, addr string) *outLink {
-	return &outLink{t: t, addr: addr, busy: true, flusherOwns: true, types: outTypes{},
+	return &outLink{t: t, addr: addr, busy: true, flusherOwns: true, types: outTypes{}, fdw: newFDWriter(),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -368,7 +369,7 @@ func (l *outLink) writeInline() {
 	for round := 0; ; round++ {
 		buf := l.takeQueue()
 		l.mu.Unlock()
-		n, err := nonblockingWrite(l.raw, buf)
+		n, err := l.fdw.nonblockingWrite(l.raw, buf)
 		if err != nil {
 			l.fail(err, 0)
 			return
@@ -643,31 +644,50 @@ func (l *outLink) fail(err error, backoff time.Duration) {
 	}
 }
 
+// fdWriter writes with non-blocking write(2) calls through a RawConn. Its
+// callback is bound once, so a write allocates nothing; it is used only by
+// the owner of the link's socket.
+type fdWriter struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func newFDWriter() *fdWriter {
+	w := &fdWriter{}
+	w.fn = w.write
+	return w
+}
+
+func (w *fdWriter) write(fd uintptr) bool {
+	for w.n < len(w.b) {
+		m, e := syscall.Write(int(fd), w.b[w.n:])
+		if m > 0 {
+			w.n += m
+		}
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return true
+		case e != nil:
+			w.err = e
+			return true
+		case m == 0:
+			return true
+		}
+	}
+	return true
+}
+
 // nonblockingWrite writes as much of b as the socket takes without
 // waiting.
-func nonblockingWrite(raw syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	err := raw.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, e := syscall.Write(int(fd), b[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				return true
-			case e != nil:
-				werr = e
-				return true
-			case m == 0:
-				return true
-			}
-		}
-		return true
-	})
+func (w *fdWriter) nonblockingWrite(raw syscall.RawConn, b []byte) (int, error) {
+	w.b, w.n, w.err = b, 0, nil
+	err := raw.Write(w.fn)
+	n, werr := w.n, w.err
+	w.b = nil
 	if err != nil {
 		return n, err
 	}
