@@ -720,6 +720,10 @@ func (c *pqCol) values(v *vec, off, m int) error {
 
 func (p *parquetPartition) scanVecs(ctx context.Context, cols []int, types []Type, batchRows int, reuse bool, emit func(*batch) error) error {
 	props := parquet.NewReaderProperties(pageAllocator{})
+	// Pages are read straight into the pooled buffers; only page headers
+	// go through the stream's small buffer (reading each column chunk
+	// whole would allocate it afresh).
+	props.BufferedStreamEnabled = true
 	pf, err := p.open(file.WithReadProps(props))
 	if err != nil {
 		return err
