@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -437,9 +438,10 @@ func (m *member) proposeBatch() {
 	if len(m.batch) == 0 {
 		return
 	}
-	// The log keeps data: the next batch needs a buffer of its own.
-	data, ids := m.batch, m.batchIDs
-	m.batch, m.batchIDs = make([]byte, 0, min(2*len(data), maxBatchBytes+4<<10)), ids[:0]
+	// The log keeps data, so it gets an exact copy; the batch buffer is
+	// reused.
+	data, ids := slices.Clone(m.batch), m.batchIDs
+	m.batch, m.batchIDs = m.batch[:0], ids[:0]
 	if err := m.rn.Propose(data); err != nil {
 		// Not in the log: the clients may retry at once.
 		why := &rpcpb.Retry{Reason: err.Error()}
