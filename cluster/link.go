@@ -67,8 +67,10 @@ const (
 	// writer (throttle), for at most throttleWait each.
 	softQueue    = 1024
 	throttleWait = 50 * time.Millisecond
-	// stuckAfter is how long a blocked write makes the peer count as stuck.
-	stuckAfter = 20 * time.Millisecond
+	// stuckAfter is how long a blocked chunk write makes the peer count as
+	// stuck; writeChunk is the size of the flusher's writes.
+	stuckAfter = 250 * time.Millisecond
+	writeChunk = 256 << 10
 	// readBufferSize is the inbound connections' read buffer.
 	readBufferSize = 64 << 10
 )
@@ -291,7 +293,7 @@ type outLink struct {
 	// busy is set and this is not.
 	flusherOwns bool
 	lastInline  time.Time     // the last inline write (burst detection)
-	writeSince  time.Time     // when the flusher's blocking write began; zero when none
+	writeSince  atomic.Int64  // unix ns when the flusher's current chunk write began; 0 when none
 	taken       chan struct{} // closed when the writer takes the queue (throttled senders wait on it)
 	types       outTypes
 	err         error
@@ -409,11 +411,13 @@ func (l *outLink) takeQueue() []byte {
 	return buf
 }
 
-// stuck reports whether the flusher's current write has been blocked for
+// stuck reports whether the flusher's current chunk has been blocked for
 // longer than stuckAfter: the peer takes no bytes (stopped, or cut off
-// without a reset), so waiting would only stall the sender; l.mu held.
+// without a reset), so waiting would only stall the sender. A peer that is
+// merely slower than the sender takes chunk after chunk and is not stuck.
 func (l *outLink) stuck() bool {
-	return !l.writeSince.IsZero() && time.Since(l.writeSince) > stuckAfter
+	ws := l.writeSince.Load()
+	return ws != 0 && time.Now().UnixNano()-ws > int64(stuckAfter)
 }
 
 // throttle makes a sender wait, for at most throttleWait, until the writer
@@ -533,16 +537,21 @@ func (l *outLink) flush() bool {
 			return true
 		}
 		conn := l.conn
-		now := time.Now()
-		l.writeSince = now
 		l.mu.Unlock()
-		_ = conn.SetWriteDeadline(now.Add(writeTimeout))
-		if _, err := conn.Write(buf); err != nil {
-			l.fail(err, 0)
-			return false
+		// In chunks, so that progress is visible: a chunk that does not go
+		// out within stuckAfter marks the peer as stuck.
+		for off := 0; off < len(buf); off += writeChunk {
+			now := time.Now()
+			l.writeSince.Store(now.UnixNano())
+			_ = conn.SetWriteDeadline(now.Add(writeTimeout))
+			if _, err := conn.Write(buf[off:min(off+writeChunk, len(buf))]); err != nil {
+				l.writeSince.Store(0)
+				l.fail(err, 0)
+				return false
+			}
 		}
+		l.writeSince.Store(0)
 		l.mu.Lock()
-		l.writeSince = time.Time{}
 		if whole {
 			l.recycle(buf)
 		}
