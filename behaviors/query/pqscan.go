@@ -214,8 +214,41 @@ func (h *hybrid) unpack(out []int32) {
 	bit := h.bpBit
 	data := h.data
 	k := 0
-	// Fast path: one unaligned 8-byte load per value (width <= 32, so the
-	// value plus a shift of up to 7 bits fits in 64).
+	if w <= 16 {
+		// Eight values starting on a byte boundary take w bytes: for
+		// narrow widths (TPC-H's flags, quantities, discounts, taxes)
+		// unpack them from one or two 8-byte loads.
+		for ; k < len(out) && bit&7 != 0; k++ {
+			out[k] = int32(bitsAt(data, bit, w))
+			bit += int(w)
+		}
+		for ; k+8 <= len(out); k += 8 {
+			b := bit >> 3
+			if b+16 > len(data) {
+				break
+			}
+			lo := binary.LittleEndian.Uint64(data[b:])
+			o := out[k : k+8 : k+8]
+			if w <= 8 {
+				for j := range o {
+					o[j] = int32((lo >> (uint(j) * w)) & mask)
+				}
+			} else {
+				// Values 0-3 from the first load; values 4-7 start 4w bits
+				// in, at most 4 bits into a byte, and 4w + 4 <= 64 bits
+				// hold them for w <= 15 (w = 16 starts on a byte).
+				b2 := b + int(4*w)>>3
+				hi := binary.LittleEndian.Uint64(data[b2:]) >> ((4 * w) & 7)
+				for j := range 4 {
+					o[j] = int32((lo >> (uint(j) * w)) & mask)
+					o[4+j] = int32((hi >> (uint(j) * w)) & mask)
+				}
+			}
+			bit += 8 * int(w)
+		}
+	}
+	// One unaligned 8-byte load per value (width <= 32, so the value plus
+	// a shift of up to 7 bits fits in 64).
 	for ; k < len(out); k++ {
 		byteOff := bit >> 3
 		if byteOff+8 > len(data) {

@@ -302,3 +302,43 @@ func TestParquetDirectDecoderDamagedFile(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridUnpackWidths: bit-packed values of every width, read from
+// every starting offset and in pieces of every length, equal the values
+// packed.
+func TestHybridUnpackWidths(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for w := uint(0); w <= 32; w++ {
+		const n = 200
+		want := make([]uint32, n)
+		data := make([]byte, (n*int(w)+7)/8)
+		for k := range want {
+			if w > 0 {
+				want[k] = uint32(rng.Uint64() & (1<<w - 1))
+			}
+			for b := uint(0); b < w; b++ {
+				if want[k]>>b&1 == 1 {
+					bit := k*int(w) + int(b)
+					data[bit/8] |= 1 << (bit % 8)
+				}
+			}
+		}
+		for start := 0; start < 20; start++ {
+			for piece := 1; piece <= 37; piece += 6 {
+				h := hybrid{data: data, width: w, bpBit: start * int(w)}
+				got := make([]int32, 0, n)
+				for len(got) < n-start {
+					m := min(piece, n-start-len(got))
+					buf := make([]int32, m)
+					h.unpack(buf)
+					got = append(got, buf...)
+				}
+				for k, v := range got {
+					if uint32(v) != want[start+k] {
+						t.Fatalf("width %d, start %d, pieces of %d: value %d = %d, want %d", w, start, piece, start+k, v, want[start+k])
+					}
+				}
+			}
+		}
+	}
+}
