@@ -43,6 +43,7 @@ type mailbox struct {
 	// Owned by the consumer.
 	batch     []any // swapped with user
 	head      int   // next message in batch
+	spin      spinPolicy
 	processed atomic.Uint64
 	_         [64]byte
 
@@ -144,13 +145,17 @@ func (m *mailbox) process() {
 			continue
 		}
 		if m.head == len(m.batch) {
-			if m.posted.Load() == m.processed.Load() && m.sysPending.Load() == 0 {
+			if m.posted.Load() == m.processed.Load() && m.sysPending.Load() == 0 && m.spin.try() {
 				// Empty: before giving the worker back, let the producer run
-				// briefly. A stream's next message usually arrives within
-				// that window, which saves a park and a wake-up per message.
-				for spin := 0; spin < 2 && m.posted.Load() == m.processed.Load(); spin++ {
+				// briefly. A stream's next message, or a local partner's
+				// reply, usually arrives within that window, which saves a
+				// park and a wake-up per message.
+				caught := false
+				for spin := 0; spin < 2 && !caught; spin++ {
 					runtime.Gosched()
+					caught = m.posted.Load() != m.processed.Load()
 				}
+				m.spin.record(caught)
 			}
 			m.mu.Lock()
 			if len(m.user) == 0 {
@@ -251,5 +256,39 @@ func (m *mailbox) recoverEscape(msg any) {
 		if m.onPanic != nil {
 			m.onPanic(r, msg)
 		}
+	}
+}
+
+// spinPolicy decides whether an emptied mailbox yields to let its producer
+// run before parking (see process). That pays off when the next message
+// comes from an actor of this node; when it comes from another node it
+// arrives tens of microseconds later, and each yield only wakes an idle OS
+// thread (runtime.Gosched starts one spinning when a processor is idle):
+// measured, remote round trips between two processes went 12.3k → 15.4k/s
+// without the yield, local ones fell by a third. So a mailbox yields while
+// yielding catches messages, stops after a run of misses, and tries again
+// every 64 idle transitions.
+type spinPolicy struct {
+	score int8 // > 0: yield; caught messages raise it, misses lower it
+	idle  uint8
+	init  bool
+}
+
+const spinScoreMax = 8
+
+func (p *spinPolicy) try() bool {
+	if !p.init {
+		p.score, p.init = spinScoreMax, true
+	}
+	p.idle++
+	return p.score > 0 || p.idle%64 == 0
+}
+
+func (p *spinPolicy) record(caught bool) {
+	switch {
+	case caught:
+		p.score = min(p.score+2, spinScoreMax)
+	case p.score > 0:
+		p.score--
 	}
 }
