@@ -201,6 +201,37 @@ func BenchmarkRemotePingPong(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
 }
 
+// BenchmarkRemotePingPongProcess is BenchmarkRemotePingPong with the echo
+// actor's node in a process of its own, as nodes are deployed. Each
+// message then has to wake a thread of the other process (in one process,
+// the writer's own thread usually finds the reader ready in the poller),
+// so it is slower than the in-process figure on the same machine.
+func BenchmarkRemotePingPongProcess(b *testing.B) {
+	bin := buildTestnode(b)
+	nodes, stop := benchCluster(b, 1, nil)
+	defer stop()
+	startOSNode(b, bin, "b2", "", nodes[0].GossipAddress())
+	if !benchWait(10*time.Second, func() bool { m, ok := nodes[0].Member("b2"); return ok && m.State == Alive }) {
+		b.Fatal("the node process did not join")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	echo, err := nodes[0].SpawnOn(ctx, "b2", "int64echo", "", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := benchSpawn(b, nodes[0], pingClient(echo))
+	sys := nodes[0].System()
+	w := newCounter(warmup)
+	sys.Send(client, w)
+	w.wait(b)
+	run := newCounter(int64(b.N))
+	b.ResetTimer()
+	sys.Send(client, run)
+	run.wait(b)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
+}
+
 // rawPair is two raw protoactor actor systems with remote on loopback.
 type rawPair struct {
 	a, b   *pa.ActorSystem

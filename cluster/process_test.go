@@ -35,7 +35,7 @@ type osNode struct {
 }
 
 // buildTestnode builds cmd internal/testnode into a temporary directory.
-func buildTestnode(t *testing.T) string {
+func buildTestnode(t testing.TB) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -51,7 +51,7 @@ func buildTestnode(t *testing.T) string {
 
 // startOSNode starts a testnode process and waits for its READY line. The
 // process is killed at the end of the test if it is still running.
-func startOSNode(t *testing.T, bin, name, secret string, seeds ...string) *osNode {
+func startOSNode(t testing.TB, bin, name, secret string, seeds ...string) *osNode {
 	t.Helper()
 	n := &osNode{name: name, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(bin, "--name", name, "--secret", secret, "--join", strings.Join(seeds, ","))

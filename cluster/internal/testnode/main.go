@@ -4,8 +4,10 @@
 //	testnode --name n2 --join 127.0.0.1:7946 [--remote 127.0.0.1:0] [--gossip 127.0.0.1:0] [--secret s]
 //
 // It uses the Local preset, logs JSON to stderr at warn level, and registers
-// the kind "echo": an actor that answers a *wrapperspb.StringValue v with
-// "echo <v> from <node>". Once started it prints one line
+// the kinds "echo", an actor that answers a *wrapperspb.StringValue v with
+// "echo <v> from <node>", and "int64echo", which answers a
+// *wrapperspb.Int64Value with itself (the remote benchmarks). Once started
+// it prints one line
 //
 //	READY <remote-address> <gossip-address>
 //
@@ -71,6 +73,9 @@ func run() error {
 	if err := node.RegisterKind("echo", echoKind(*name)); err != nil {
 		return err
 	}
+	if err := node.RegisterKind("int64echo", int64Echo); err != nil {
+		return err
+	}
 
 	// Subscribe before starting, so a signal during a slow join still
 	// leads to a graceful exit.
@@ -101,4 +106,14 @@ func echoKind(node string) cluster.KindFunc {
 			}
 		}, actor.WithKind("echo")), nil
 	}
+}
+
+// int64Echo makes an actor that answers every *wrapperspb.Int64Value with
+// itself.
+func int64Echo([]byte) (*actor.Props, error) {
+	return actor.PropsFromFunc(func(c *actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.Int64Value); ok {
+			c.Reply(m)
+		}
+	}, actor.WithKind("int64echo")), nil
 }
