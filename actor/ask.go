@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -65,14 +66,39 @@ func askAs[R any](ctx context.Context, s *System, pid *PID, msg any, d time.Dura
 	return r, nil
 }
 
-// expiry returns a channel that fires after d (nil, never, for d <= 0) and
-// a function that releases it.
-func expiry(d time.Duration) (<-chan time.Time, func() bool) {
+// timers recycles the timers of Asks with a time limit: a timer and its
+// channel are two allocations per call otherwise. Since Go 1.23 a stopped
+// or reset timer delivers no stale value, so a recycled one is as good as
+// new.
+var timers sync.Pool
+
+// expiry returns a timer that fires after d, or nil (never) for d <= 0;
+// release it with releaseTimer.
+func expiry(d time.Duration) *time.Timer {
 	if d <= 0 {
-		return nil, func() bool { return false }
+		return nil
 	}
-	t := time.NewTimer(d)
-	return t.C, t.Stop
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// releaseTimer stops t and keeps it for reuse.
+func releaseTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+		timers.Put(t)
+	}
+}
+
+// timerC is t's channel, nil (never ready) for a nil t.
+func timerC(t *time.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
 }
 
 func (s *System) ask(ctx context.Context, pid *PID, msg any, d time.Duration) (any, error) {
@@ -89,8 +115,8 @@ func (s *System) ask(ctx context.Context, pid *PID, msg any, d time.Duration) (a
 	start := time.Now()
 	f := &future{ch: make(chan reply, 1)}
 	p.mb.PostUserMessage(&envelope{msg: msg, fut: f})
-	expired, stop := expiry(d)
-	defer stop()
+	tm := expiry(d)
+	defer releaseTimer(tm)
 	var cause error
 	select {
 	case r := <-f.ch:
@@ -98,7 +124,7 @@ func (s *System) ask(ctx context.Context, pid *PID, msg any, d time.Duration) (a
 		return r.v, r.err
 	case <-ctx.Done():
 		cause = ctx.Err()
-	case <-expired:
+	case <-timerC(tm):
 		cause = context.DeadlineExceeded
 	}
 	if f.done.CompareAndSwap(false, true) {

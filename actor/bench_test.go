@@ -3,6 +3,7 @@ package actor_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -100,6 +101,26 @@ func BenchmarkAsk(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := actor.Ask[*pong](ctx, s, echo, &ping{i}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
+}
+
+// BenchmarkAskTimeout is BenchmarkAsk with a time limit on every call, as
+// clients that bound each attempt (the Raft client) use it.
+func BenchmarkAskTimeout(b *testing.B) {
+	s := quietSystem(b)
+	echo, _ := s.Spawn(actor.PropsFromFunc(func(c *actor.Context) {
+		if m, ok := c.Message().(*ping); ok {
+			c.Reply(&pong{m.n})
+		}
+	}))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := actor.AskTimeout[*pong](ctx, s, echo, &ping{i}, time.Second); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -245,15 +245,15 @@ func (s *System) askRemote(ctx context.Context, pid *PID, msg any, d time.Durati
 	} else {
 		s.ps.Root.Send(pid.fresh(), &pa.MessageEnvelope{Message: wire, Sender: a.raw})
 	}
-	expired, stop := expiry(d)
-	defer stop()
+	tm := expiry(d)
+	defer releaseTimer(tm)
 	select {
 	case r := <-a.f.ch:
 		s.metrics.askLatency.Observe(time.Since(start).Seconds())
 		return r.v, r.err
 	case <-ctx.Done():
 		return s.abandonAsk(a, pid, ctx.Err())
-	case <-expired:
+	case <-timerC(tm):
 		return s.abandonAsk(a, pid, context.DeadlineExceeded)
 	}
 }
