@@ -1,8 +1,6 @@
-//go:build !race
-
 // The peers of these benchmarks are raw protoactor remote transports, several
 // in one process, which race inside protoactor-go (see actor/remote_test.go):
-// left out of -race runs.
+// run them without -race (go test -race runs no benchmarks unless asked).
 
 package cluster
 
