@@ -235,6 +235,10 @@ func runTurns(names []string, all map[string]starter, disk bool, clients int, d 
 // returns the latencies of the puts that succeeded and the counts.
 func drive(sys system, clients int, dur time.Duration, value []byte) (lat []time.Duration, ops, errs int) {
 	var mu sync.Mutex
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -244,12 +248,15 @@ func drive(sys system, clients int, dur time.Duration, value []byte) (lat []time
 			defer wg.Done()
 			var mine []time.Duration
 			n, e := 0, 0
+			// One bound for all of this client's puts (each system's client
+			// also bounds every attempt): a context per put would add the
+			// harness's own timer and allocations to every measured put.
+			pctx, pcancel := context.WithTimeout(context.Background(), dur+5*time.Second)
+			defer pcancel()
 			for ctx.Err() == nil {
-				key := "key-" + strconv.Itoa(rand.IntN(1000))
+				key := keys[rand.IntN(len(keys))]
 				t0 := time.Now()
-				pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
 				err := sys.put(pctx, c, key, value)
-				pcancel()
 				if err != nil {
 					e++
 					continue
