@@ -54,9 +54,6 @@ const (
 	spareBufferMax = 1 << 20
 	// dialTimeout bounds a connection attempt, TLS and handshake included.
 	dialTimeout = 5 * time.Second
-	// writeTimeout bounds one blocking write of the flusher: a peer that
-	// takes no bytes for that long is disconnected.
-	writeTimeout = 10 * time.Second
 	// redialBackoff is how long after a failed connection attempt frames
 	// to that peer are dropped without a new attempt.
 	redialBackoff = 250 * time.Millisecond
@@ -74,6 +71,10 @@ const (
 	// readBufferSize is the inbound connections' read buffer.
 	readBufferSize = 64 << 10
 )
+
+// writeTimeout bounds one blocking write of the flusher: a peer that takes
+// no bytes for that long is disconnected. A variable for tests.
+var writeTimeout = 10 * time.Second
 
 // burstGap: a sender that writes again within burstGap of its previous
 // inline write is streaming; it hands the socket to the flusher after its
@@ -292,6 +293,7 @@ type outLink struct {
 	// from the start, while connecting); an inline writer owns it while
 	// busy is set and this is not.
 	flusherOwns bool
+	deadline    bool          // the flusher set a write deadline on conn that is not cleared yet
 	lastInline  time.Time     // the last inline write (burst detection)
 	writeSince  atomic.Int64  // unix ns when the flusher's current chunk write began; 0 when none
 	taken       chan struct{} // closed when the writer takes the queue (throttled senders wait on it)
@@ -532,6 +534,13 @@ func (l *outLink) flush() bool {
 		case len(l.queue) > 0:
 			buf, whole = l.takeQueue(), true
 		default:
+			if l.deadline {
+				// Inline writes go through the same socket, and a write
+				// deadline stays until cleared: an old one would fail them
+				// (i/o timeout) long after this flush.
+				_ = l.conn.SetWriteDeadline(time.Time{})
+				l.deadline = false
+			}
 			l.busy, l.flusherOwns = false, false
 			l.mu.Unlock()
 			return true
@@ -543,6 +552,7 @@ func (l *outLink) flush() bool {
 		for off := 0; off < len(buf); off += writeChunk {
 			now := time.Now()
 			l.writeSince.Store(now.UnixNano())
+			l.deadline = true // only the flusher, which owns the socket, touches it
 			_ = conn.SetWriteDeadline(now.Add(writeTimeout))
 			if _, err := conn.Write(buf[off:min(off+writeChunk, len(buf))]); err != nil {
 				l.writeSince.Store(0)

@@ -194,6 +194,33 @@ func TestTransportConcurrentSendersKeepOrder(t *testing.T) {
 	}
 }
 
+// The flusher's write deadline must not outlive its flush: inline writes
+// share the socket, and an expired deadline failed them ("i/o timeout"),
+// losing the message, long after a burst.
+func TestTransportInlineWriteAfterFlusherDeadline(t *testing.T) {
+	old := writeTimeout
+	writeTimeout = 50 * time.Millisecond
+	t.Cleanup(func() { writeTimeout = old })
+	a := newTestPeer(t, "a", "", TLSConfig{})
+	b := newTestPeer(t, "b", "", TLSConfig{})
+	// A burst: the sends after the first come within burstGap, so the
+	// flusher writes them (and sets its deadline).
+	for i := range 2000 {
+		a.tr.send(b.pid("sink"), wrapperspb.Int64(int64(i)), nil, false)
+	}
+	for range 2000 {
+		b.next(t)
+	}
+	time.Sleep(2 * writeTimeout) // the deadline the flusher set has passed
+	a.tr.send(b.pid("sink"), wrapperspb.String("later"), nil, false)
+	if f := b.next(t); f.msg.(*wrapperspb.StringValue).GetValue() != "later" {
+		t.Fatalf("got %v", f.msg)
+	}
+	if d := a.droppedFor("link_down"); d != 0 {
+		t.Fatalf("%v messages lost to a failed link", d)
+	}
+}
+
 func TestTransportSecretMatrix(t *testing.T) {
 	cases := []struct {
 		name, dialler, acceptor string
