@@ -185,10 +185,14 @@ const warmup = 2000
 func BenchmarkRemotePingPong(b *testing.B) {
 	nodes, stop := benchCluster(b, 2, nil)
 	defer stop()
-	echo := benchSpawn(b, nodes[1], int64Echo)
-	client := benchSpawn(b, nodes[0], pingClient(echo))
-	sys := nodes[0].System()
+	pingPong(b, nodes[0], benchSpawn(b, nodes[1], int64Echo))
+}
 
+// pingPong runs b.N round trips from a ping client on nd to echo, after a
+// warm-up, and reports round trips per second.
+func pingPong(b *testing.B, nd *Node, echo *actor.PID) {
+	client := benchSpawn(b, nd, pingClient(echo))
+	sys := nd.System()
 	w := newCounter(warmup)
 	sys.Send(client, w)
 	w.wait(b)
@@ -218,16 +222,7 @@ func BenchmarkRemotePingPongProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := benchSpawn(b, nodes[0], pingClient(echo))
-	sys := nodes[0].System()
-	w := newCounter(warmup)
-	sys.Send(client, w)
-	w.wait(b)
-	run := newCounter(int64(b.N))
-	b.ResetTimer()
-	sys.Send(client, run)
-	run.wait(b)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
+	pingPong(b, nodes[0], echo)
 }
 
 // rawPair is two raw protoactor actor systems with remote on loopback.
