@@ -355,10 +355,12 @@ func (n *Node) Leave(ctx context.Context) error {
 		return nil
 	}
 	n.stopReconnect()
+	n.announceLeave(ctx)
 	err := n.sys.Shutdown(ctx)
 	if n.ml != nil {
 		// memberlist's leave notification does not tell a leave from a
-		// death (the state it passes is stale), so announce it first.
+		// death (the state it passes is stale), so announce it first, by
+		// gossip too (for members the actor transport did not reach).
 		for _, m := range n.Members() {
 			if t, ok := n.gossipTarget(m.Name); ok && m.State == Alive {
 				_ = n.ml.SendReliable(t, []byte(leaveMsgPrefix+n.cfg.Name))
@@ -374,6 +376,40 @@ func (n *Node) Leave(ctx context.Context) error {
 	}
 	n.teardown(true)
 	return err
+}
+
+// leaveNoticeTimeout bounds the wait for each member's LeaveAck.
+const leaveNoticeTimeout = time.Second
+
+// announceLeave tells every alive member over the actor transport that
+// this node is leaving and waits (at most leaveNoticeTimeout, or ctx) until
+// each has recorded it, so that memberlist's leave broadcast, which may
+// travel faster than a gossip message, cannot make them report a crash.
+func (n *Node) announceLeave(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, leaveNoticeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, m := range n.Members() {
+		if m.Name == n.cfg.Name || m.State != Alive || m.RemoteAddress == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// An old node without the notice does not answer: the gossip
+			// message below still tells it.
+			_, _ = actor.Ask[*clusterpb.LeaveAck](ctx, n.sys, actor.ServicePID(m.RemoteAddress, spawnerID),
+				&clusterpb.LeaveNotice{Node: n.cfg.Name})
+		}()
+	}
+	wg.Wait()
+}
+
+// markLeaving records that the member name announced a graceful leave.
+func (n *Node) markLeaving(name string) {
+	n.mu.Lock()
+	n.leaving[name] = true
+	n.mu.Unlock()
 }
 
 // Stop crashes the node, for tests and fault injection: the transport and
@@ -567,6 +603,9 @@ func (n *Node) memberEvent(mn *memberlist.Node, kind NodeEventKind) {
 		m.RemoteAddress = old.RemoteAddress
 	}
 	n.members[name] = &m
+	if kind == NodeUp {
+		delete(n.leaving, name) // a notice from an earlier life does not count
+	}
 	if m.RemoteAddress != "" {
 		n.byRemote[m.RemoteAddress] = name
 		if kind == NodeUp {
@@ -680,9 +719,7 @@ const leaveMsgPrefix = "distributed.leave:"
 
 func (d *gossipDelegate) NotifyMsg(b []byte) {
 	if name, ok := strings.CutPrefix(string(b), leaveMsgPrefix); ok {
-		d.n.mu.Lock()
-		d.n.leaving[name] = true
-		d.n.mu.Unlock()
+		d.n.markLeaving(name)
 		return
 	}
 	d.n.global.notifyMsg(b)
@@ -852,6 +889,15 @@ type spawner struct{ n *Node }
 
 func (s *spawner) SendUserMessage(_ *pa.PID, m any) {
 	_, msg, sender := pa.UnwrapEnvelope(m)
+	if ln, ok := msg.(*clusterpb.LeaveNotice); ok {
+		if ln.GetNode() != "" && ln.GetNode() != s.n.cfg.Name {
+			s.n.markLeaving(ln.GetNode())
+		}
+		if sender != nil {
+			s.n.sys.Protoactor().Root.Send(sender, proto.Message(&clusterpb.LeaveAck{}))
+		}
+		return
+	}
 	req, ok := msg.(*clusterpb.SpawnRequest)
 	if !ok || sender == nil {
 		return

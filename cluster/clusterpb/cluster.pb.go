@@ -74,7 +74,7 @@ func (x GlobalRecord_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GlobalRecord_Kind.Descriptor instead.
 func (GlobalRecord_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{4, 0}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{6, 0}
 }
 
 // SpawnRequest asks a node to start an actor of a registered kind.
@@ -197,6 +197,92 @@ func (x *SpawnResponse) GetError() string {
 	return ""
 }
 
+// LeaveNotice tells a member, over the actor transport, that the node
+// leaves gracefully; the member answers LeaveAck once it has recorded it,
+// so that the leave is reported as nodeleft even when memberlist's own
+// leave broadcast overtakes the notice sent by gossip.
+type LeaveNotice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node is the name of the leaving node.
+	Node          string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveNotice) Reset() {
+	*x = LeaveNotice{}
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveNotice) ProtoMessage() {}
+
+func (x *LeaveNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveNotice.ProtoReflect.Descriptor instead.
+func (*LeaveNotice) Descriptor() ([]byte, []int) {
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeaveNotice) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+// LeaveAck answers a LeaveNotice.
+type LeaveAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveAck) Reset() {
+	*x = LeaveAck{}
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveAck) ProtoMessage() {}
+
+func (x *LeaveAck) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveAck.ProtoReflect.Descriptor instead.
+func (*LeaveAck) Descriptor() ([]byte, []int) {
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{3}
+}
+
 // GlobalState carries the replicated state of the global name registry and
 // the process groups between nodes. The same message is the push/pull
 // payload (every owner this node knows, each complete through its version)
@@ -220,7 +306,7 @@ type GlobalState struct {
 
 func (x *GlobalState) Reset() {
 	*x = GlobalState{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[2]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +318,7 @@ func (x *GlobalState) String() string {
 func (*GlobalState) ProtoMessage() {}
 
 func (x *GlobalState) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[2]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +331,7 @@ func (x *GlobalState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalState.ProtoReflect.Descriptor instead.
 func (*GlobalState) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{2}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GlobalState) GetOwners() []*OwnerState {
@@ -284,7 +370,7 @@ type OwnerState struct {
 
 func (x *OwnerState) Reset() {
 	*x = OwnerState{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[3]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +382,7 @@ func (x *OwnerState) String() string {
 func (*OwnerState) ProtoMessage() {}
 
 func (x *OwnerState) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[3]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +395,7 @@ func (x *OwnerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerState.ProtoReflect.Descriptor instead.
 func (*OwnerState) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{3}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OwnerState) GetOwner() string {
@@ -364,7 +450,7 @@ type GlobalRecord struct {
 
 func (x *GlobalRecord) Reset() {
 	*x = GlobalRecord{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +462,7 @@ func (x *GlobalRecord) String() string {
 func (*GlobalRecord) ProtoMessage() {}
 
 func (x *GlobalRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +475,7 @@ func (x *GlobalRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalRecord.ProtoReflect.Descriptor instead.
 func (*GlobalRecord) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{4}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GlobalRecord) GetKind() GlobalRecord_Kind {
@@ -445,7 +531,11 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\x04args\x18\x03 \x01(\fR\x04args\"R\n" +
 	"\rSpawnResponse\x12+\n" +
 	"\x03pid\x18\x01 \x01(\v2\x19.distributed.actor.v1.PIDR\x03pid\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"d\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"!\n" +
+	"\vLeaveNotice\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"\n" +
+	"\n" +
+	"\bLeaveAck\"d\n" +
 	"\vGlobalState\x12:\n" +
 	"\x06owners\x18\x01 \x03(\v2\".distributed.cluster.v1.OwnerStateR\x06owners\x12\x19\n" +
 	"\breply_to\x18\x02 \x01(\tR\areplyTo\"\xa3\x01\n" +
@@ -480,22 +570,24 @@ func file_cluster_clusterpb_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_cluster_clusterpb_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(GlobalRecord_Kind)(0), // 0: distributed.cluster.v1.GlobalRecord.Kind
 	(*SpawnRequest)(nil),   // 1: distributed.cluster.v1.SpawnRequest
 	(*SpawnResponse)(nil),  // 2: distributed.cluster.v1.SpawnResponse
-	(*GlobalState)(nil),    // 3: distributed.cluster.v1.GlobalState
-	(*OwnerState)(nil),     // 4: distributed.cluster.v1.OwnerState
-	(*GlobalRecord)(nil),   // 5: distributed.cluster.v1.GlobalRecord
-	(*actorpb.PID)(nil),    // 6: distributed.actor.v1.PID
+	(*LeaveNotice)(nil),    // 3: distributed.cluster.v1.LeaveNotice
+	(*LeaveAck)(nil),       // 4: distributed.cluster.v1.LeaveAck
+	(*GlobalState)(nil),    // 5: distributed.cluster.v1.GlobalState
+	(*OwnerState)(nil),     // 6: distributed.cluster.v1.OwnerState
+	(*GlobalRecord)(nil),   // 7: distributed.cluster.v1.GlobalRecord
+	(*actorpb.PID)(nil),    // 8: distributed.actor.v1.PID
 }
 var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
-	6, // 0: distributed.cluster.v1.SpawnResponse.pid:type_name -> distributed.actor.v1.PID
-	4, // 1: distributed.cluster.v1.GlobalState.owners:type_name -> distributed.cluster.v1.OwnerState
-	5, // 2: distributed.cluster.v1.OwnerState.records:type_name -> distributed.cluster.v1.GlobalRecord
+	8, // 0: distributed.cluster.v1.SpawnResponse.pid:type_name -> distributed.actor.v1.PID
+	6, // 1: distributed.cluster.v1.GlobalState.owners:type_name -> distributed.cluster.v1.OwnerState
+	7, // 2: distributed.cluster.v1.OwnerState.records:type_name -> distributed.cluster.v1.GlobalRecord
 	0, // 3: distributed.cluster.v1.GlobalRecord.kind:type_name -> distributed.cluster.v1.GlobalRecord.Kind
-	6, // 4: distributed.cluster.v1.GlobalRecord.pid:type_name -> distributed.actor.v1.PID
+	8, // 4: distributed.cluster.v1.GlobalRecord.pid:type_name -> distributed.actor.v1.PID
 	5, // [5:5] is the sub-list for method output_type
 	5, // [5:5] is the sub-list for method input_type
 	5, // [5:5] is the sub-list for extension type_name
@@ -514,7 +606,7 @@ func file_cluster_clusterpb_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_cluster_proto_rawDesc), len(file_cluster_clusterpb_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
