@@ -591,7 +591,15 @@ func (w *WAL) Save(hs *raftpb.HardState, entries []*raftpb.Entry) error {
 		}
 	}
 	if hs != nil {
-		if err := w.maybeRoll(headerSize+proto.Size(hs), w.base+uint64(len(w.ents))+1); err != nil {
+		// A new segment starts after the entries saved here (still in the
+		// buffer, not yet in w.ents): naming it after the old last index
+		// would let a compaction remove the segment that holds them while
+		// replay still expects them.
+		next := w.base + uint64(len(w.ents)) + 1
+		if len(entries) > 0 {
+			next = entries[len(entries)-1].Index + 1
+		}
+		if err := w.maybeRoll(headerSize+proto.Size(hs), next); err != nil {
 			return err
 		}
 		if err := w.appendRecord(recHardState, hs); err != nil {

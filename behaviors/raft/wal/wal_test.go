@@ -547,3 +547,37 @@ func TestSegmentNamedIndexZeroIsError(t *testing.T) {
 		t.Fatalf("Open = %v, want ErrCorrupt", err)
 	}
 }
+
+// When the hard state saved with a batch of entries is what fills the
+// segment, the next segment starts after those entries. Naming it after the
+// old last index let a compaction delete the segment that held them, and
+// the next Open failed ("compaction at index N after last index M"), as the
+// kill -9 test once found. Every batch size, each time compacted to its end
+// and reopened.
+func TestHardStateRollThenCompactReopens(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 1024}
+	w := mustOpen(t, dir, opts)
+	next := uint64(1)
+	for round := 0; round < 120; round++ {
+		n := uint64(1 + round%7)
+		if err := w.Save(&raftpb.HardState{Term: 1, Commit: next + n - 1}, ents(1, next, next+n-1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		next += n
+		if err := w.Compact(next - 1); err != nil {
+			t.Fatalf("round %d: Compact(%d): %v", round, next-1, err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		w = mustOpen(t, dir, opts)
+		if last, _ := w.LastIndex(); last != next-1 {
+			t.Fatalf("round %d: LastIndex %d after reopen, want %d", round, last, next-1)
+		}
+	}
+	_ = w.Close()
+}
