@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/distributed-go/distributed/behaviors/internal/pbwire"
 	"github.com/distributed-go/distributed/behaviors/kv/kvpb"
 )
 
@@ -79,7 +80,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 	*c = command{}
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
+		num, typ, n := pbwire.ConsumeTag(b)
 		if n < 0 || num <= last {
 			return false
 		}
@@ -90,7 +91,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 			if typ != protowire.VarintType {
 				return false
 			}
-			v, n := consumeVarint(b)
+			v, n := pbwire.ConsumeVarint(b)
 			if n < 0 {
 				return false
 			}
@@ -107,7 +108,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 			if typ != protowire.BytesType || c.op != opNone {
 				return false
 			}
-			v, n := consumeBytes(b)
+			v, n := pbwire.ConsumeBytes(b)
 			if n < 0 || !decodeOpFast(v, int(num), c) {
 				return false
 			}
@@ -125,7 +126,7 @@ func decodeCommandFast(b []byte, c *command) bool {
 func decodeOpFast(b []byte, op int, c *command) bool {
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
+		num, typ, n := pbwire.ConsumeTag(b)
 		if n < 0 || num <= last {
 			return false
 		}
@@ -135,7 +136,7 @@ func decodeOpFast(b []byte, op int, c *command) bool {
 			if typ != protowire.VarintType {
 				return false
 			}
-			v, n := consumeVarint(b)
+			v, n := pbwire.ConsumeVarint(b)
 			if n < 0 {
 				return false
 			}
@@ -146,7 +147,7 @@ func decodeOpFast(b []byte, op int, c *command) bool {
 		if typ != protowire.BytesType {
 			return false
 		}
-		v, n := consumeBytes(b)
+		v, n := pbwire.ConsumeBytes(b)
 		if n < 0 {
 			return false
 		}
@@ -175,34 +176,6 @@ func decodeOpFast(b []byte, op int, c *command) bool {
 		c.expected = nil
 	}
 	return true
-}
-
-// consumeTag is protowire.ConsumeTag with the one-byte case inlined.
-func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
-	if len(b) > 0 && b[0] < 0x80 && b[0] >= 1<<3 {
-		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
-	}
-	return protowire.ConsumeTag(b)
-}
-
-// consumeVarint is protowire.ConsumeVarint with the one-byte case inlined.
-func consumeVarint(b []byte) (uint64, int) {
-	if len(b) > 0 && b[0] < 0x80 {
-		return uint64(b[0]), 1
-	}
-	return protowire.ConsumeVarint(b)
-}
-
-// consumeBytes is protowire.ConsumeBytes over consumeVarint.
-func consumeBytes(b []byte) ([]byte, int) {
-	m, n := consumeVarint(b)
-	if n < 0 {
-		return nil, n
-	}
-	if m > uint64(len(b)-n) {
-		return nil, -1
-	}
-	return b[n : n+int(m)], n + int(m)
 }
 
 // appendCommand appends the encoding of c (as proto.Marshal encodes the
@@ -347,7 +320,7 @@ func decodeResultFast(b []byte, r *result) bool {
 	*r = result{}
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
+		num, typ, n := pbwire.ConsumeTag(b)
 		if n < 0 || num <= last || num > 5 {
 			return false
 		}
@@ -357,7 +330,7 @@ func decodeResultFast(b []byte, r *result) bool {
 			if typ != protowire.BytesType {
 				return false
 			}
-			v, n := consumeBytes(b)
+			v, n := pbwire.ConsumeBytes(b)
 			if n < 0 {
 				return false
 			}
@@ -377,7 +350,7 @@ func decodeResultFast(b []byte, r *result) bool {
 		if typ != protowire.VarintType {
 			return false
 		}
-		v, n := consumeVarint(b)
+		v, n := pbwire.ConsumeVarint(b)
 		if n < 0 {
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/distributed-go/distributed/behaviors/internal/pbwire"
 	"github.com/distributed-go/distributed/behaviors/raft/rpcpb"
 )
 
@@ -63,12 +64,12 @@ func decodeProposals(b []byte, props []entryProposal) ([]entryProposal, error) {
 func decodeProposalsFast(b []byte, props []entryProposal) ([]entryProposal, bool) {
 	start := len(props)
 	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
+		num, typ, n := pbwire.ConsumeTag(b)
 		if n < 0 || num != 1 || typ != protowire.BytesType {
 			return props[:start], false
 		}
 		b = b[n:]
-		p, n := consumeBytes(b)
+		p, n := pbwire.ConsumeBytes(b)
 		if n < 0 {
 			return props[:start], false
 		}
@@ -76,7 +77,7 @@ func decodeProposalsFast(b []byte, props []entryProposal) ([]entryProposal, bool
 		var e entryProposal
 		last := protowire.Number(0)
 		for len(p) > 0 {
-			num, typ, n := consumeTag(p)
+			num, typ, n := pbwire.ConsumeTag(p)
 			if n < 0 || num <= last {
 				return props[:start], false
 			}
@@ -84,9 +85,9 @@ func decodeProposalsFast(b []byte, props []entryProposal) ([]entryProposal, bool
 			last = num
 			switch {
 			case num == 1 && typ == protowire.VarintType:
-				e.id, n = consumeVarint(p)
+				e.id, n = pbwire.ConsumeVarint(p)
 			case num == 2 && typ == protowire.BytesType:
-				e.command, n = consumeBytes(p)
+				e.command, n = pbwire.ConsumeBytes(p)
 			default:
 				return props[:start], false
 			}
@@ -101,32 +102,4 @@ func decodeProposalsFast(b []byte, props []entryProposal) ([]entryProposal, bool
 		props = append(props, e)
 	}
 	return props, true
-}
-
-// consumeTag is protowire.ConsumeTag with the one-byte case inlined.
-func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
-	if len(b) > 0 && b[0] < 0x80 && b[0] >= 1<<3 {
-		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
-	}
-	return protowire.ConsumeTag(b)
-}
-
-// consumeVarint is protowire.ConsumeVarint with the one-byte case inlined.
-func consumeVarint(b []byte) (uint64, int) {
-	if len(b) > 0 && b[0] < 0x80 {
-		return uint64(b[0]), 1
-	}
-	return protowire.ConsumeVarint(b)
-}
-
-// consumeBytes is protowire.ConsumeBytes over consumeVarint.
-func consumeBytes(b []byte) ([]byte, int) {
-	m, n := consumeVarint(b)
-	if n < 0 {
-		return nil, n
-	}
-	if m > uint64(len(b)-n) {
-		return nil, -1
-	}
-	return b[n : n+int(m)], n + int(m)
 }
