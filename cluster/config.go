@@ -62,6 +62,9 @@ type Config struct {
 	SendQueueSize int
 }
 
+// defaultSendQueueSize is Config.SendQueueSize's default.
+const defaultSendQueueSize = 65536
+
 // GossipTiming is the part of memberlist's configuration that decides how
 // fast failures are detected and news spreads.
 type GossipTiming struct {
@@ -150,7 +153,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("cluster: Config.SendQueueSize %d is negative", c.SendQueueSize)
 	}
 	if c.SendQueueSize == 0 {
-		c.SendQueueSize = 65536
+		c.SendQueueSize = defaultSendQueueSize
 	}
 	return c, nil
 }

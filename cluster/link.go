@@ -145,7 +145,7 @@ func newTransport(cfg transportConfig) (*transport, error) {
 		dialLog: newRateLimitedLog(), inLog: newRateLimitedLog(), panicLog: newRateLimitedLog(),
 	}
 	if t.maxQueue <= 0 {
-		t.maxQueue = 8192
+		t.maxQueue = defaultSendQueueSize
 	}
 	if cfg.tls.enabled() {
 		srv, cli, err := cfg.tls.load()
