@@ -269,26 +269,22 @@ func (m *mailbox) recoverEscape(msg any) {
 // yielding catches messages, stops after a run of misses, and tries again
 // every 64 idle transitions.
 type spinPolicy struct {
-	score int8 // > 0: yield; caught messages raise it, misses lower it
-	idle  uint8
-	init  bool
+	misses uint8 // recent yields that caught nothing, net of catches; yield below spinMisses
+	idle   uint8
 }
 
-const spinScoreMax = 8
+const spinMisses = 8
 
 func (p *spinPolicy) try() bool {
-	if !p.init {
-		p.score, p.init = spinScoreMax, true
-	}
 	p.idle++
-	return p.score > 0 || p.idle%64 == 0
+	return p.misses < spinMisses || p.idle%64 == 0
 }
 
 func (p *spinPolicy) record(caught bool) {
 	switch {
 	case caught:
-		p.score = min(p.score+2, spinScoreMax)
-	case p.score > 0:
-		p.score--
+		p.misses -= min(p.misses, 2)
+	case p.misses < spinMisses:
+		p.misses++
 	}
 }
