@@ -137,8 +137,32 @@ func BenchmarkFlightDoGetRaw(b *testing.B) {
 
 // BenchmarkFlightDoGet streams 8 numeric columns of 1M in-memory rows
 // through the Flight SQL endpoint on loopback; it reports bytes/s of Arrow
-// data received.
-func BenchmarkFlightDoGet(b *testing.B) {
+// data received. The client is a plain flightsql.Client, as a third-party
+// client would be: only server-side gains show.
+func BenchmarkFlightDoGet(b *testing.B) { benchFlightDoGet(b, (*FlightSQLServer).Serve) }
+
+// BenchmarkFlightDoGetCodecClient is BenchmarkFlightDoGet with the client
+// decoding through WithFlightCodec: server- plus client-side gains.
+func BenchmarkFlightDoGetCodecClient(b *testing.B) {
+	benchFlightDoGet(b, (*FlightSQLServer).Serve, WithFlightCodec())
+}
+
+// BenchmarkFlightDoGetStock is BenchmarkFlightDoGet with the server as
+// arrow-go serves it, through its Flight writer and gRPC's proto codec:
+// the server before flightCodec, for comparisons in one run.
+func BenchmarkFlightDoGetStock(b *testing.B) { benchFlightDoGet(b, serveStock) }
+
+func serveStock(s *FlightSQLServer, addr string, _ ...grpc.ServerOption) (flight.Server, error) {
+	srv := flight.NewServerWithMiddleware(nil)
+	srv.RegisterFlightService(flightsql.NewFlightServer(s))
+	if err := srv.Init(addr); err != nil {
+		return nil, err
+	}
+	go func() { _ = srv.Serve() }()
+	return srv, nil
+}
+
+func benchFlightDoGet(b *testing.B, serve func(*FlightSQLServer, string, ...grpc.ServerOption) (flight.Server, error), dialOpts ...grpc.DialOption) {
 	cat := NewCatalog()
 	const cols = "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax"
 	schema, recs := flightBenchData(b)
@@ -148,12 +172,13 @@ func BenchmarkFlightDoGet(b *testing.B) {
 	}
 	_ = cat.Register("lineitem", mem)
 	fs := NewFlightSQLServer(cat, nil)
-	srv, err := fs.Serve("127.0.0.1:0")
+	srv, err := serve(fs, "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown()
-	cl, err := flightsql.NewClient(srv.Addr().String(), nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dialOpts = append(dialOpts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cl, err := flightsql.NewClient(srv.Addr().String(), nil, nil, dialOpts...)
 	if err != nil {
 		b.Fatal(err)
 	}

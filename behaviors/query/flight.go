@@ -15,10 +15,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
+	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // MaxFlightMessageBytes bounds the Arrow data of one Flight message the
@@ -66,14 +69,92 @@ func NewFlightSQLServer(cat *Catalog, runner Runner) *FlightSQLServer {
 
 // Serve starts a gRPC Flight server for s on addr ("127.0.0.1:0" picks a
 // port). Stop it with Shutdown.
+//
+// The server encodes with flightCodec (the standard protobuf bytes, with
+// fewer copies) and streams query results with flightStreamWriter, which
+// hands gRPC the result batches' buffers instead of copies.
 func (s *FlightSQLServer) Serve(addr string, opts ...grpc.ServerOption) (flight.Server, error) {
+	opts = append([]grpc.ServerOption{grpc.ForceServerCodecV2(flightCodec{})}, opts...)
 	srv := flight.NewServerWithMiddleware(nil, opts...)
-	srv.RegisterFlightService(flightsql.NewFlightServer(s))
+	srv.RegisterFlightService(&flightService{FlightServer: flightsql.NewFlightServer(s), s: s})
 	if err := srv.Init(addr); err != nil {
 		return nil, fmt.Errorf("query: flight sql: %w", err)
 	}
 	go func() { _ = srv.Serve() }()
 	return srv, nil
+}
+
+// flightService is arrow-go's Flight SQL service with DoGet of statement
+// and prepared-statement results written by flightStreamWriter; every other
+// call, and DoGet of the catalog listings, is arrow-go's.
+type flightService struct {
+	flight.FlightServer
+	s *FlightSQLServer
+}
+
+func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	var anyCmd anypb.Any
+	if err := proto.Unmarshal(tkt.GetTicket(), &anyCmd); err != nil {
+		return f.FlightServer.DoGet(tkt, stream) // which reports the error
+	}
+	cmd, err := anyCmd.UnmarshalNew()
+	if err != nil {
+		return f.FlightServer.DoGet(tkt, stream)
+	}
+	var (
+		schema *arrow.Schema
+		chunks <-chan flight.StreamChunk
+	)
+	switch cmd := cmd.(type) {
+	case *flightpb.TicketStatementQuery:
+		schema, chunks, err = f.s.DoGetStatement(stream.Context(), cmd)
+	case *flightpb.CommandPreparedStatementQuery:
+		schema, chunks, err = f.s.DoGetPreparedStatement(stream.Context(), cmd)
+	default:
+		return f.FlightServer.DoGet(tkt, stream)
+	}
+	if err != nil {
+		return err
+	}
+	return writeChunks(stream, schema, chunks)
+}
+
+// writeChunks streams chunks as arrow-go's Flight SQL DoGet does, through
+// a flightStreamWriter. It drains chunks before it returns.
+func writeChunks(stream grpc.ServerStream, schema *arrow.Schema, chunks <-chan flight.StreamChunk) error {
+	defer func() {
+		for c := range chunks {
+			if c.Data != nil {
+				c.Data.Release()
+			}
+		}
+	}()
+	w := newFlightStreamWriter(stream.SendMsg, schema)
+	defer w.Close()
+	ctx := stream.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c, ok := <-chunks:
+			if !ok {
+				return nil
+			}
+			if c.Err != nil {
+				if c.Data != nil {
+					c.Data.Release()
+				}
+				return c.Err
+			}
+			err := w.Write(c.Data, c.Desc, c.AppMetadata)
+			if c.Data != nil {
+				c.Data.Release()
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // grpcError maps query errors to gRPC status codes that clients show.
