@@ -126,7 +126,32 @@ func (m *mailbox) close() {
 	}
 }
 
-func (m *mailbox) process() {
+// postInline is PostUserMessage for a caller that runs the activation
+// itself: it reports whether the post activated the mailbox, in which case
+// the caller must call run(true).
+func (m *mailbox) postInline(msg any) bool {
+	m.mu.Lock()
+	if m.closedMu {
+		m.mu.Unlock()
+		m.dead(msg)
+		return false
+	}
+	m.user = append(m.user, msg)
+	m.posted.Add(1)
+	run := !m.scheduled && m.registered
+	m.scheduled = m.scheduled || run
+	m.mu.Unlock()
+	return run
+}
+
+func (m *mailbox) process() { m.run(false) }
+
+// run is an activation: it processes messages until the mailbox is empty.
+// An inline activation runs on a goroutine that has other work (a network
+// reader): it does not linger when the mailbox empties, and after a
+// throughput's worth of messages it hands the rest to the dispatcher
+// instead of yielding.
+func (m *mailbox) run(inline bool) {
 	throughput := m.dispatcher.Throughput()
 	n := 0
 	for {
@@ -145,7 +170,7 @@ func (m *mailbox) process() {
 			continue
 		}
 		if m.head == len(m.batch) {
-			if m.posted.Load() == m.processed.Load() && m.sysPending.Load() == 0 && m.spin.try() {
+			if !inline && m.posted.Load() == m.processed.Load() && m.sysPending.Load() == 0 && m.spin.try() {
 				// Empty: before giving the worker back, let the producer run
 				// briefly. A stream's next message, or a local partner's
 				// reply, usually arrives within that window, which saves a
@@ -185,6 +210,10 @@ func (m *mailbox) process() {
 			}
 		}
 		if n >= throughput {
+			if inline {
+				m.dispatcher.Schedule(m.process) // still scheduled
+				return
+			}
 			n = 0
 			runtime.Gosched()
 		}

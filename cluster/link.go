@@ -15,6 +15,7 @@ import (
 	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
+	"github.com/distributed-go/distributed/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -90,11 +91,14 @@ var errTransportClosed = errors.New("actor transport stopped")
 type transportMetrics struct {
 	dropped   *prometheus.CounterVec // by reason
 	throttled prometheus.Counter     // senders made to wait for a busy peer
+	detached  prometheus.Counter     // readers replaced because a delivery stalled
 	received  func(peer string) prometheus.Counter
 }
 
-// deliverFunc hands a decoded frame to the local process it targets.
-type deliverFunc func(f inFrame)
+// deliverFunc hands a decoded frame to the local process it targets. It
+// returns the activation of an idle actor the frame woke, for the reader to
+// run (see inReader).
+type deliverFunc func(f inFrame) actor.Activation
 
 // transport is a node's actor transport.
 type transport struct {
@@ -115,7 +119,11 @@ type transport struct {
 	links    sync.Map // address → *outLink
 	mu       sync.Mutex
 	inbound  map[net.Conn]struct{}
+	readers  map[*inReader]struct{}
 	closed   bool
+	quit     chan struct{} // closed by Close
+	wdParked atomic.Bool   // the watchdog waits on wdWake
+	wdWake   chan struct{}
 	stopped  atomic.Bool // closed, for the send path
 	wg       sync.WaitGroup
 	dialLog  *rateLimitedLog
@@ -141,7 +149,8 @@ func newTransport(cfg transportConfig) (*transport, error) {
 	t := &transport{
 		name: cfg.name, key: handshakeKey(cfg.secret), log: cfg.log,
 		peerName: cfg.peerName, deliver: cfg.deliver, metrics: cfg.metrics, maxQueue: cfg.maxQueue,
-		inbound: map[net.Conn]struct{}{},
+		inbound: map[net.Conn]struct{}{}, readers: map[*inReader]struct{}{},
+		quit: make(chan struct{}), wdWake: make(chan struct{}, 1),
 		dialLog: newRateLimitedLog(), inLog: newRateLimitedLog(), panicLog: newRateLimitedLog(),
 	}
 	if t.maxQueue <= 0 {
@@ -163,8 +172,9 @@ func newTransport(cfg transportConfig) (*transport, error) {
 	if t.self == "" {
 		t.self = ln.Addr().String()
 	}
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.acceptLoop()
+	go t.watchdog()
 	return t, nil
 }
 
@@ -247,6 +257,7 @@ func (t *transport) Close(flush bool) {
 	}
 	t.closed = true
 	t.stopped.Store(true)
+	close(t.quit)
 	conns := make([]net.Conn, 0, len(t.inbound))
 	for c := range t.inbound {
 		conns = append(conns, c)
@@ -742,20 +753,21 @@ func (t *transport) acceptLoop() {
 // serve runs the handshake on an inbound connection and then reads frames
 // until it ends.
 func (t *transport) serve(conn net.Conn) {
-	defer t.wg.Done()
-	defer func() {
+	from := conn.RemoteAddr().String()
+	fail := func(err error) {
+		t.rejected(from, err)
 		t.mu.Lock()
 		delete(t.inbound, conn)
 		t.mu.Unlock()
 		_ = conn.Close()
-	}()
-	from := conn.RemoteAddr().String()
+		t.wg.Done()
+	}
 	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
 	var c net.Conn = conn
 	if t.tlsSrv != nil {
 		tc := tls.Server(conn, t.tlsSrv)
 		if err := tc.Handshake(); err != nil {
-			t.rejected(from, fmt.Errorf("TLS: %w", err))
+			fail(fmt.Errorf("TLS: %w", err))
 			return
 		}
 		c = tc
@@ -763,17 +775,15 @@ func (t *transport) serve(conn net.Conn) {
 	r := bufio.NewReaderSize(c, readBufferSize)
 	peerAddr, _, err := acceptHandshake(c, r, t.key, from)
 	if err != nil {
-		t.rejected(from, err)
+		fail(err)
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
-	err = t.readFrames(r, peerAddr)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		t.inLog.do(func(suppressed uint64) {
-			t.log.Warn("cluster: actor transport: inbound connection closed", zap.String("peer", peerAddr),
-				zap.String("from", from), zap.Error(err), zap.Uint64("suppressed", suppressed))
-		})
-	}
+	rd := &inReader{t: t, conn: conn, r: r, from: from, peerAddr: peerAddr}
+	t.mu.Lock()
+	t.readers[rd] = struct{}{}
+	t.mu.Unlock()
+	rd.run()
 }
 
 func (t *transport) rejected(from string, err error) {
@@ -784,15 +794,74 @@ func (t *transport) rejected(from string, err error) {
 	})
 }
 
+// ---- inbound readers ----
+//
+// A connection's reader delivers each frame on its own goroutine, and
+// delivering a user message to an idle actor runs that actor right there
+// (actor.System.DeliverRemote): a round trip then costs no goroutine
+// hand-off and no thread wake-up beyond the network's own. The price is
+// that an actor which takes long holds up the frames behind it on the
+// connection, and one that blocks waiting for such a frame (a call to the
+// peer from inside its handler) would wait for ever. So a watchdog checks
+// the readers every stallCheck; a delivery still running at two checks in a
+// row detaches its reader: a new goroutine takes over the connection and
+// the old one ends when the delivery returns. Only the hold-up, between
+// stallCheck and twice that, remains. The watchdog parks when no frame has
+// been delivered for watchdogIdle checks.
+
+const (
+	stallCheck   = 2 * time.Millisecond
+	watchdogIdle = 100
+	// readerDetached is an inReader's state once the watchdog took its
+	// connection away.
+	readerDetached = ^uint64(0)
+)
+
+// errDetached ends a reader whose connection went to a successor.
+var errDetached = errors.New("reader detached")
+
+// inReader reads one inbound connection.
+type inReader struct {
+	t              *transport
+	conn           net.Conn
+	r              *bufio.Reader
+	from, peerAddr string
+	types          inTypes
+	scratch        []byte
+	peer           string
+	received       prometheus.Counter
+	// state counts deliveries, odd while one runs; the watchdog swaps a
+	// stalled odd value for readerDetached.
+	state atomic.Uint64
+	seen  uint64 // state at the watchdog's last check (watchdog only)
+}
+
+// run reads frames until the connection ends or the reader is detached.
+// It holds one count of t.wg, which a detach passes to the successor.
+func (rd *inReader) run() {
+	t := rd.t
+	err := rd.readFrames()
+	if errors.Is(err, errDetached) {
+		return
+	}
+	t.mu.Lock()
+	delete(t.inbound, rd.conn)
+	delete(t.readers, rd)
+	t.mu.Unlock()
+	_ = rd.conn.Close()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		t.inLog.do(func(suppressed uint64) {
+			t.log.Warn("cluster: actor transport: inbound connection closed", zap.String("peer", rd.peerAddr),
+				zap.String("from", rd.from), zap.Error(err), zap.Uint64("suppressed", suppressed))
+		})
+	}
+	t.wg.Done()
+}
+
 // readFrames reads and delivers frames from a peer until an error.
-func (t *transport) readFrames(r *bufio.Reader, peerAddr string) error {
-	var (
-		types    inTypes
-		scratch  []byte
-		lenBuf   [4]byte
-		peer     string
-		received prometheus.Counter
-	)
+func (rd *inReader) readFrames() error {
+	t, r, peerAddr := rd.t, rd.r, rd.peerAddr
+	var lenBuf [4]byte
 	for {
 		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
 			return err
@@ -809,33 +878,33 @@ func (t *transport) readFrames(r *bufio.Reader, peerAddr string) error {
 			}
 			body = b
 		} else {
-			if cap(scratch) < n {
-				scratch = make([]byte, n)
+			if cap(rd.scratch) < n {
+				rd.scratch = make([]byte, n)
 			}
-			body = scratch[:n]
+			body = rd.scratch[:n]
 			if _, err := io.ReadFull(r, body); err != nil {
 				return err
 			}
 		}
-		f, err := decodeFrame(body, t.self, peerAddr, &types)
+		f, err := decodeFrame(body, t.self, peerAddr, &rd.types)
 		if n <= r.Size() {
 			_, _ = r.Discard(n)
 		}
 		if err != nil {
 			return err
 		}
-		if peer == "" {
+		if rd.peer == "" {
 			if name, ok := t.peerName(peerAddr); ok {
-				peer = name
+				rd.peer = name
 				if t.metrics.received != nil {
-					received = t.metrics.received(name)
+					rd.received = t.metrics.received(name)
 				}
-			} else if received == nil && t.metrics.received != nil {
-				received = t.metrics.received("unknown")
+			} else if rd.received == nil && t.metrics.received != nil {
+				rd.received = t.metrics.received("unknown")
 			}
 		}
-		if received != nil {
-			received.Inc()
+		if rd.received != nil {
+			rd.received.Inc()
 		}
 		if f.typeErr != nil {
 			t.drop("undecodable", 1)
@@ -845,22 +914,133 @@ func (t *transport) readFrames(r *bufio.Reader, peerAddr string) error {
 			})
 			continue
 		}
-		t.deliverSafely(f, peerAddr)
+		act := t.deliverSafely(f, peerAddr)
+		if !act.Pending() {
+			continue
+		}
+		// Only the actor's run may be detached from: the frame is in its
+		// mailbox by now, so a successor's later frames queue behind it.
+		s := rd.state.Add(1)
+		t.wakeWatchdog()
+		t.runSafely(act, peerAddr)
+		if !rd.state.CompareAndSwap(s, s+1) {
+			return errDetached
+		}
 	}
+}
+
+// wakeWatchdog unparks the watchdog if it parked.
+func (t *transport) wakeWatchdog() {
+	if t.wdParked.Load() && t.wdParked.CompareAndSwap(true, false) {
+		select {
+		case t.wdWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// watchdog detaches readers whose delivery stalls (see inReader).
+func (t *transport) watchdog() {
+	defer t.wg.Done()
+	tick := time.NewTicker(stallCheck)
+	defer tick.Stop()
+	idle := 0
+	for {
+		select {
+		case <-t.quit:
+			return
+		case <-tick.C:
+		}
+		if t.checkReaders() {
+			idle = 0
+			continue
+		}
+		if idle++; idle < watchdogIdle {
+			continue
+		}
+		// Park. A delivery that began before the flag was set is seen by
+		// the check that follows; one after it wakes the watchdog.
+		t.wdParked.Store(true)
+		if t.checkReaders() && t.wdParked.CompareAndSwap(true, false) {
+			idle = 0
+			continue
+		}
+		tick.Stop()
+		select {
+		case <-t.quit:
+			return
+		case <-t.wdWake:
+		}
+		tick.Reset(stallCheck)
+		idle = 0
+	}
+}
+
+// checkReaders detaches stalled readers; it reports whether any delivery
+// ran since the last check.
+func (t *transport) checkReaders() (active bool) {
+	type stall struct {
+		rd *inReader
+		s  uint64
+	}
+	var stalled []stall
+	t.mu.Lock()
+	for rd := range t.readers {
+		s := rd.state.Load()
+		if s != rd.seen || s&1 == 1 {
+			active = true
+		}
+		if s&1 == 1 && s == rd.seen {
+			stalled = append(stalled, stall{rd, s})
+		}
+		rd.seen = s
+	}
+	t.mu.Unlock()
+	for _, st := range stalled {
+		t.detach(st.rd, st.s)
+	}
+	return active
+}
+
+// detach gives rd's connection to a new reader goroutine, unless the
+// delivery that was running at state s has ended meanwhile.
+func (t *transport) detach(rd *inReader, s uint64) {
+	if !rd.state.CompareAndSwap(s, readerDetached) {
+		return
+	}
+	next := &inReader{t: t, conn: rd.conn, r: rd.r, from: rd.from, peerAddr: rd.peerAddr,
+		types: rd.types, scratch: rd.scratch, peer: rd.peer, received: rd.received}
+	t.mu.Lock()
+	delete(t.readers, rd)
+	t.readers[next] = struct{}{}
+	t.mu.Unlock()
+	if t.metrics.detached != nil {
+		t.metrics.detached.Inc()
+	}
+	go next.run() // with rd's count of t.wg
 }
 
 // deliverSafely delivers a frame; a panic in delivery is logged and the
 // frame dropped.
-func (t *transport) deliverSafely(f inFrame, peerAddr string) {
-	defer func() {
-		if r := recover(); r != nil {
-			t.drop("delivery_panic", 1)
-			t.panicLog.do(func(suppressed uint64) {
-				t.log.Error("cluster: actor transport: delivery panicked; message dropped",
-					zap.String("peer", peerAddr), zap.String("to", f.target.Id), zap.Any("panic", r),
-					zap.ByteString("stack", debug.Stack()), zap.Uint64("suppressed", suppressed))
-			})
-		}
-	}()
-	t.deliver(f)
+func (t *transport) deliverSafely(f inFrame, peerAddr string) (act actor.Activation) {
+	defer t.recoverDelivery(peerAddr, f.target.Id)
+	return t.deliver(f)
+}
+
+// runSafely runs an activation that a delivery returned. The mailbox
+// recovers the actor's own panics; this is the last line of defence.
+func (t *transport) runSafely(act actor.Activation, peerAddr string) {
+	defer t.recoverDelivery(peerAddr, "")
+	act.Run()
+}
+
+func (t *transport) recoverDelivery(peerAddr, to string) {
+	if r := recover(); r != nil {
+		t.drop("delivery_panic", 1)
+		t.panicLog.do(func(suppressed uint64) {
+			t.log.Error("cluster: actor transport: delivery panicked; message dropped",
+				zap.String("peer", peerAddr), zap.String("to", to), zap.Any("panic", r),
+				zap.ByteString("stack", debug.Stack()), zap.Uint64("suppressed", suppressed))
+		})
+	}
 }

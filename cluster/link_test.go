@@ -15,6 +15,7 @@ import (
 	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
+	"github.com/distributed-go/distributed/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
@@ -39,12 +40,13 @@ func newTestPeer(t *testing.T, name, secret string, tlsCfg TLSConfig) *testPeer 
 	tr, err := newTransport(transportConfig{
 		bind: "127.0.0.1:0", name: name, secret: secret, tls: tlsCfg, log: zap.New(core),
 		peerName: func(string) (string, bool) { return "", false },
-		deliver: func(f inFrame) {
+		deliver: func(f inFrame) actor.Activation {
 			select {
 			case p.got <- &f:
 			default:
 				t.Errorf("%s: delivery channel full", name)
 			}
+			return actor.Activation{}
 		},
 		metrics: transportMetrics{dropped: p.dropped},
 	})
@@ -474,7 +476,7 @@ func TestTransportReconnectsToRestartedPeer(t *testing.T) {
 	got := make(chan *inFrame, 100)
 	b2, err := newTransport(transportConfig{bind: addr, name: "b2", log: zap.New(core),
 		peerName: func(string) (string, bool) { return "", false },
-		deliver:  func(f inFrame) { got <- &f }})
+		deliver:  func(f inFrame) actor.Activation { got <- &f; return actor.Activation{} }})
 	if err != nil {
 		t.Skipf("address %s not free again: %v", addr, err)
 	}

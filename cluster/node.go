@@ -219,6 +219,7 @@ func (n *Node) startRemote() error {
 		metrics: transportMetrics{
 			dropped:   n.metrics.dropped,
 			throttled: n.metrics.throttled,
+			detached:  n.metrics.detached,
 			received:  func(peer string) prometheus.Counter { return n.metrics.received.WithLabelValues(peer) },
 		},
 	})
@@ -244,23 +245,30 @@ func (n *Node) startRemote() error {
 // protoactor's remote did: user messages with a sender in an envelope,
 // system messages to the process directly. An unknown target gets the
 // message as a dead letter (a requester is answered DeadLetterResponse).
-func (n *Node) deliverFrame(f inFrame) {
+// A user message to an idle actor is processed right here, on the
+// connection's reader (actor.System.DeliverRemote; the transport lets
+// another goroutine take over the connection if that takes long).
+func (n *Node) deliverFrame(f inFrame) actor.Activation {
 	ps := n.sys.Protoactor()
 	if f.system {
 		sm, ok := f.msg.(pa.SystemMessage)
 		if !ok {
 			n.tr.drop("not_system_message", 1)
-			return
+			return actor.Activation{}
 		}
 		ref, _ := ps.ProcessRegistry.GetLocal(f.target.Id)
 		ref.SendSystemMessage(f.target, sm)
-		return
+		return actor.Activation{}
+	}
+	if act, ok := n.sys.DeliverRemote(f.target.Id, f.msg, f.sender); ok {
+		return act
 	}
 	if f.sender == nil {
 		ps.Root.Send(f.target, f.msg)
-		return
+		return actor.Activation{}
 	}
 	ps.Root.Send(f.target, &pa.MessageEnvelope{Message: f.msg, Sender: f.sender})
+	return actor.Activation{}
 }
 
 func (n *Node) startGossip() error {
@@ -923,6 +931,7 @@ type nodeMetrics struct {
 	received  *prometheus.CounterVec
 	dropped   *prometheus.CounterVec
 	throttled prometheus.Counter
+	detached  prometheus.Counter
 	faults    prometheus.Collector
 	all       []prometheus.Collector
 }
@@ -946,7 +955,9 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
 		Help: "Actor messages the transport dropped, and rejected connections, by reason.", ConstLabels: cl}, []string{"reason"})
 	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_transport_throttled_total",
 		Help: "Sends that waited for a peer's connection to drain its queue (a producer faster than the network).", ConstLabels: cl})
-	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.received, m.dropped, m.throttled, m.faults}
+	m.detached = prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_transport_reader_detached_total",
+		Help: "Inbound connections handed to a new reader because an actor run on the reader took too long.", ConstLabels: cl})
+	m.all = []prometheus.Collector{m.members, m.events, m.sent, m.received, m.dropped, m.throttled, m.detached, m.faults}
 	for i, c := range m.all {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.all[:i] {
