@@ -141,10 +141,10 @@ func BenchmarkFlightDoGetRaw(b *testing.B) {
 // client would be: only server-side gains show.
 func BenchmarkFlightDoGet(b *testing.B) { benchFlightDoGet(b, (*FlightSQLServer).Serve) }
 
-// BenchmarkFlightDoGetCodecClient is BenchmarkFlightDoGet with the client
-// decoding through WithFlightCodec: server- plus client-side gains.
-func BenchmarkFlightDoGetCodecClient(b *testing.B) {
-	benchFlightDoGet(b, (*FlightSQLServer).Serve, WithFlightCodec())
+// BenchmarkFlightDoGetOurClient is BenchmarkFlightDoGet with the client
+// dialled with FlightClientOptions: server- plus client-side gains.
+func BenchmarkFlightDoGetOurClient(b *testing.B) {
+	benchFlightDoGet(b, (*FlightSQLServer).Serve, FlightClientOptions()...)
 }
 
 // BenchmarkFlightDoGetStock is BenchmarkFlightDoGet with the server as
