@@ -49,6 +49,7 @@ var pingpongErl []byte
 func main() {
 	turns := flag.Int("turns", 5, "turns; each runs every system once")
 	d := flag.Duration("d", 3*time.Second, "measured time per system per turn")
+	only := flag.String("systems", "one,two,erlang", "systems to run: one (ours, one process), two (ours, two processes), erlang")
 	echoNode := flag.String("echo-node", "", "internal: run an echo node joining this gossip address")
 	flag.Parse()
 	if *echoNode != "" {
@@ -58,7 +59,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*turns, *d); err != nil {
+	if err := run(*turns, *d, strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "remote:", err)
 		os.Exit(1)
 	}
@@ -70,30 +71,41 @@ type system struct {
 	got  []float64
 }
 
-func run(turns int, d time.Duration) error {
-	inProc, err := newOurs(false)
-	if err != nil {
-		return err
-	}
-	defer inProc.stop()
-	procs, err := newOurs(true)
-	if err != nil {
-		return err
-	}
-	defer procs.stop()
-	systems := []*system{
-		{name: "ours, nodes in one process", run: inProc.pingPong},
-		{name: "ours, nodes in two processes", run: procs.pingPong},
-	}
-	erl, err := newErlang()
-	switch {
-	case errors.Is(err, exec.ErrNotFound):
-		fmt.Println("Erlang: erl not found, skipped (Debian: apt-get install erlang-base)")
-	case err != nil:
-		return err
-	default:
-		defer erl.stop()
-		systems = append(systems, &system{name: "Erlang/OTP, two nodes", run: erl.pingPong})
+const (
+	oneName    = "ours, nodes in one process"
+	twoName    = "ours, nodes in two processes"
+	erlangName = "Erlang/OTP, two nodes"
+)
+
+func run(turns int, d time.Duration, only []string) error {
+	var systems []*system
+	for _, which := range only {
+		switch which {
+		case "one", "two":
+			o, err := newOurs(which == "two")
+			if err != nil {
+				return err
+			}
+			defer o.stop()
+			name := oneName
+			if which == "two" {
+				name = twoName
+			}
+			systems = append(systems, &system{name: name, run: o.pingPong})
+		case "erlang":
+			erl, err := newErlang()
+			switch {
+			case errors.Is(err, exec.ErrNotFound):
+				fmt.Println("Erlang: erl not found, skipped (Debian: apt-get install erlang-base)")
+			case err != nil:
+				return err
+			default:
+				defer erl.stop()
+				systems = append(systems, &system{name: erlangName, run: erl.pingPong})
+			}
+		default:
+			return fmt.Errorf("-systems: unknown system %q (one, two, erlang)", which)
+		}
 	}
 	if out, err := exec.Command("uptime").Output(); err == nil {
 		fmt.Printf("load: %s", out)
@@ -115,10 +127,12 @@ func run(turns int, d time.Duration) error {
 		med[s.name] = m
 		fmt.Printf("median  %-30s %8.0f round trips/s\n", s.name, m)
 	}
-	if e, ok := med["Erlang/OTP, two nodes"]; ok && e > 0 {
+	if e, ok := med[erlangName]; ok && e > 0 {
 		fmt.Println()
-		for _, s := range systems[:2] {
-			fmt.Printf("%s ÷ Erlang: %.2f×\n", s.name, med[s.name]/e)
+		for _, s := range systems {
+			if s.name != erlangName {
+				fmt.Printf("%s ÷ Erlang: %.2f×\n", s.name, med[s.name]/e)
+			}
 		}
 	}
 	if out, err := exec.Command("uptime").Output(); err == nil {
