@@ -121,7 +121,8 @@ type transport struct {
 	inbound  map[net.Conn]struct{}
 	readers  map[*inReader]struct{}
 	closed   bool
-	quit     chan struct{} // closed by Close
+	quit     chan struct{} // closed by Close once the readers are gone
+	wdDone   chan struct{} // closed when the watchdog returns
 	wdParked atomic.Bool   // the watchdog waits on wdWake
 	wdWake   chan struct{}
 	stopped  atomic.Bool // closed, for the send path
@@ -150,7 +151,7 @@ func newTransport(cfg transportConfig) (*transport, error) {
 		name: cfg.name, key: handshakeKey(cfg.secret), log: cfg.log,
 		peerName: cfg.peerName, deliver: cfg.deliver, metrics: cfg.metrics, maxQueue: cfg.maxQueue,
 		inbound: map[net.Conn]struct{}{}, readers: map[*inReader]struct{}{},
-		quit: make(chan struct{}), wdWake: make(chan struct{}, 1),
+		quit: make(chan struct{}), wdDone: make(chan struct{}), wdWake: make(chan struct{}, 1),
 		dialLog: newRateLimitedLog(), inLog: newRateLimitedLog(), panicLog: newRateLimitedLog(),
 	}
 	if t.maxQueue <= 0 {
@@ -172,7 +173,7 @@ func newTransport(cfg transportConfig) (*transport, error) {
 	if t.self == "" {
 		t.self = ln.Addr().String()
 	}
-	t.wg.Add(2)
+	t.wg.Add(1)
 	go t.acceptLoop()
 	go t.watchdog()
 	return t, nil
@@ -257,7 +258,6 @@ func (t *transport) Close(flush bool) {
 	}
 	t.closed = true
 	t.stopped.Store(true)
-	close(t.quit)
 	conns := make([]net.Conn, 0, len(t.inbound))
 	for c := range t.inbound {
 		conns = append(conns, c)
@@ -281,7 +281,11 @@ func (t *transport) Close(flush bool) {
 	for _, c := range conns {
 		_ = c.Close()
 	}
+	// The watchdog runs until the readers are gone: one running a blocked
+	// actor is detached, and its successor ends on the closed connection.
 	t.wg.Wait()
+	close(t.quit)
+	<-t.wdDone
 }
 
 // ---- outbound ----
@@ -941,7 +945,7 @@ func (t *transport) wakeWatchdog() {
 
 // watchdog detaches readers whose delivery stalls (see inReader).
 func (t *transport) watchdog() {
-	defer t.wg.Done()
+	defer close(t.wdDone)
 	tick := time.NewTicker(stallCheck)
 	defer tick.Stop()
 	idle := 0
