@@ -121,6 +121,7 @@ func BenchmarkFlightDoGetRaw(b *testing.B) {
 	ctx := context.Background()
 	var total int64
 	b.ResetTimer()
+	cpu0 := processCPU()
 	for b.Loop() {
 		st, err := cl.DoGet(ctx, &flight.Ticket{Ticket: []byte("x")})
 		if err != nil {
@@ -133,6 +134,9 @@ func BenchmarkFlightDoGetRaw(b *testing.B) {
 		total += drain(b, rd)
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/1e9, "GB/s")
+	// CPU time of server and client together: steadier than GB/s when
+	// other work competes for the cores.
+	b.ReportMetric(float64(processCPU()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkFlightDoGet streams 8 numeric columns of 1M in-memory rows
@@ -186,6 +190,7 @@ func benchFlightDoGet(b *testing.B, serve func(*FlightSQLServer, string, ...grpc
 	ctx := context.Background()
 	var total int64
 	b.ResetTimer()
+	cpu0 := processCPU()
 	for b.Loop() {
 		info, err := cl.Execute(ctx, "SELECT "+cols+" FROM lineitem")
 		if err != nil {
@@ -198,4 +203,7 @@ func benchFlightDoGet(b *testing.B, serve func(*FlightSQLServer, string, ...grpc
 		total += drain(b, rd)
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/1e9, "GB/s")
+	// CPU time of server and client together: steadier than GB/s when
+	// other work competes for the cores.
+	b.ReportMetric(float64(processCPU()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
 }
