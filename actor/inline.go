@@ -2,6 +2,7 @@ package actor
 
 import (
 	"strings"
+	"time"
 
 	pa "github.com/asynkron/protoactor-go/actor"
 )
@@ -37,18 +38,49 @@ func (s *System) DeliverRemote(id string, msg any, sender *pa.PID) (Activation, 
 }
 
 // Activation is an actor's turn to process its mailbox, returned by
-// DeliverRemote for the caller to run.
+// DeliverRemote for the caller to run or schedule.
 type Activation struct{ mb *mailbox }
 
 // Pending reports whether there is an activation to run.
 func (a Activation) Pending() bool { return a.mb != nil }
 
+// Inlinable reports whether the actor is worth running on the caller's
+// goroutine. It is not for inlineBackoff activations after an inline run
+// that took longer than inlineSlow: such an actor blocks or does real work,
+// and a worker runs it in parallel with the caller (a network reader,
+// which can then read on).
+func (a Activation) Inlinable() bool {
+	if a.mb.inlineSkip.Load() > 0 {
+		a.mb.inlineSkip.Add(-1)
+		return false
+	}
+	return true
+}
+
 // Run processes the actor's messages on the calling goroutine until its
 // mailbox is empty, or up to the dispatcher's throughput (the rest then
 // goes to a worker). It does nothing for a zero Activation.
 func (a Activation) Run() {
+	if a.mb == nil {
+		return
+	}
+	start := time.Now()
+	a.mb.run(true)
+	if time.Since(start) > inlineSlow {
+		a.mb.inlineSkip.Store(inlineBackoff)
+	}
+}
+
+const (
+	inlineSlow    = 200 * time.Microsecond
+	inlineBackoff = 64
+)
+
+// Schedule hands the activation to a worker goroutine, as a local send
+// does. It does nothing for a zero Activation.
+func (a Activation) Schedule() {
 	if a.mb != nil {
-		a.mb.run(true)
+		a.mb.dispatcher.Schedule(a.mb.process)
 	}
 }
 

@@ -45,7 +45,10 @@ type mailbox struct {
 	head      int   // next message in batch
 	spin      spinPolicy
 	processed atomic.Uint64
-	_         [64]byte
+	// inlineSkip: activations to hand to workers rather than run inline
+	// (Activation.Inlinable).
+	inlineSkip atomic.Int32
+	_          [64]byte
 
 	invoker    pa.MessageInvoker
 	dispatcher pa.Dispatcher

@@ -74,6 +74,7 @@ func TestInlineBlockedActorKeepsOrderAndFreesConnection(t *testing.T) {
 	nodes, _ := testCluster(t, 2)
 	n1, n2 := nodes[0], nodes[1]
 	release := make(chan struct{})
+	blocked := make(chan struct{})
 	got := make(chan int64, 2000)
 	slow := benchSpawn(t, n2, func(c *actor.Context) {
 		m, ok := c.Message().(*wrapperspb.Int64Value)
@@ -81,6 +82,7 @@ func TestInlineBlockedActorKeepsOrderAndFreesConnection(t *testing.T) {
 			return
 		}
 		if m.Value == 0 {
+			close(blocked)
 			<-release // blocks the reader it runs on
 		}
 		got <- m.Value
@@ -93,7 +95,15 @@ func TestInlineBlockedActorKeepsOrderAndFreesConnection(t *testing.T) {
 	})
 	const n = 1000
 	sys := n1.System()
-	for i := range int64(n) {
+	// The first message arrives alone, so the reader runs the actor itself
+	// (with frames waiting behind it, a worker would).
+	sys.Send(slow, wrapperspb.Int64(0))
+	select {
+	case <-blocked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first message never arrived")
+	}
+	for i := int64(1); i < n; i++ {
 		sys.Send(slow, wrapperspb.Int64(i))
 		if i == n/2 {
 			sys.Send(bystander, wrapperspb.String("through"))

@@ -922,6 +922,13 @@ func (rd *inReader) readFrames() error {
 		if !act.Pending() {
 			continue
 		}
+		// Run inline only when nothing else is waiting on the connection
+		// and the actor is quick: otherwise a worker runs it, in parallel
+		// with this reader reading on (a stream, a batch, a slow actor).
+		if r.Buffered() > 0 || !act.Inlinable() {
+			act.Schedule()
+			continue
+		}
 		// Only the actor's run may be detached from: the frame is in its
 		// mailbox by now, so a successor's later frames queue behind it.
 		s := rd.state.Add(1)
