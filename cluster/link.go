@@ -114,6 +114,7 @@ type transport struct {
 	deliver  deliverFunc
 	metrics  transportMetrics
 	maxQueue int
+	busyPoll time.Duration
 
 	ln       net.Listener
 	links    sync.Map // address → *outLink
@@ -143,13 +144,14 @@ type transportConfig struct {
 	deliver         deliverFunc
 	metrics         transportMetrics
 	maxQueue        int
+	busyPoll        time.Duration
 }
 
 // newTransport listens on cfg.bind and starts accepting connections.
 func newTransport(cfg transportConfig) (*transport, error) {
 	t := &transport{
 		name: cfg.name, key: handshakeKey(cfg.secret), log: cfg.log,
-		peerName: cfg.peerName, deliver: cfg.deliver, metrics: cfg.metrics, maxQueue: cfg.maxQueue,
+		peerName: cfg.peerName, deliver: cfg.deliver, metrics: cfg.metrics, maxQueue: cfg.maxQueue, busyPoll: cfg.busyPoll,
 		inbound: map[net.Conn]struct{}{}, readers: map[*inReader]struct{}{},
 		quit: make(chan struct{}), wdDone: make(chan struct{}), wdWake: make(chan struct{}, 1),
 		dialLog: newRateLimitedLog(), inLog: newRateLimitedLog(), panicLog: newRateLimitedLog(),
@@ -767,9 +769,9 @@ func (t *transport) serve(conn net.Conn) {
 		t.wg.Done()
 	}
 	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
-	var c net.Conn = conn
+	c := newSpinConn(conn, t.busyPoll)
 	if t.tlsSrv != nil {
-		tc := tls.Server(conn, t.tlsSrv)
+		tc := tls.Server(c, t.tlsSrv)
 		if err := tc.Handshake(); err != nil {
 			fail(fmt.Errorf("TLS: %w", err))
 			return

@@ -215,7 +215,7 @@ func (n *Node) startRemote() error {
 	tr, err := newTransport(transportConfig{
 		bind: n.cfg.RemoteBind, advertise: n.cfg.RemoteAdvertise, name: n.cfg.Name,
 		secret: n.cfg.Secret, tls: n.cfg.TLS, log: n.log,
-		peerName: n.nameOfRemote, deliver: n.deliverFrame, maxQueue: n.cfg.SendQueueSize,
+		peerName: n.nameOfRemote, deliver: n.deliverFrame, maxQueue: n.cfg.SendQueueSize, busyPoll: n.cfg.BusyPoll,
 		metrics: transportMetrics{
 			dropped:   n.metrics.dropped,
 			throttled: n.metrics.throttled,

@@ -49,17 +49,19 @@ var pingpongErl []byte
 func main() {
 	turns := flag.Int("turns", 5, "turns; each runs every system once")
 	d := flag.Duration("d", 3*time.Second, "measured time per system per turn")
-	only := flag.String("systems", "one,two,erlang", "systems to run: one (ours, one process), two (ours, two processes), erlang")
+	only := flag.String("systems", "one,two,erlang", "systems to run: one (ours, one process), two (ours, two processes), one+poll and two+poll (the same with Config.BusyPoll = -poll), erlang")
+	poll := flag.Duration("poll", 50*time.Microsecond, "Config.BusyPoll of the +poll systems")
 	echoNode := flag.String("echo-node", "", "internal: run an echo node joining this gossip address")
+	echoPoll := flag.Duration("echo-poll", 0, "internal: the echo node's Config.BusyPoll")
 	flag.Parse()
 	if *echoNode != "" {
-		if err := serveEcho(*echoNode); err != nil {
+		if err := serveEcho(*echoNode, *echoPoll); err != nil {
 			fmt.Fprintln(os.Stderr, "echo node:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(*turns, *d, strings.Split(*only, ",")); err != nil {
+	if err := run(*turns, *d, *poll, strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "remote:", err)
 		os.Exit(1)
 	}
@@ -77,19 +79,26 @@ const (
 	erlangName = "Erlang/OTP, two nodes"
 )
 
-func run(turns int, d time.Duration, only []string) error {
+func run(turns int, d, poll time.Duration, only []string) error {
 	var systems []*system
 	for _, which := range only {
 		switch which {
-		case "one", "two":
-			o, err := newOurs(which == "two")
+		case "one", "two", "one+poll", "two+poll":
+			busy := time.Duration(0)
+			if strings.HasSuffix(which, "+poll") {
+				busy = poll
+			}
+			o, err := newOurs(strings.HasPrefix(which, "two"), busy)
 			if err != nil {
 				return err
 			}
 			defer o.stop()
 			name := oneName
-			if which == "two" {
+			if strings.HasPrefix(which, "two") {
 				name = twoName
+			}
+			if busy > 0 {
+				name += fmt.Sprintf(", busy-poll %v", busy)
 			}
 			systems = append(systems, &system{name: name, run: o.pingPong})
 		case "erlang":
@@ -117,7 +126,7 @@ func run(turns int, d time.Duration, only []string) error {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			s.got = append(s.got, v)
-			fmt.Printf("turn %d  %-30s %8.0f round trips/s\n", turn, s.name, v)
+			fmt.Printf("turn %d  %-46s %8.0f round trips/s\n", turn, s.name, v)
 		}
 	}
 	fmt.Println()
@@ -125,7 +134,7 @@ func run(turns int, d time.Duration, only []string) error {
 	for _, s := range systems {
 		m := median(s.got)
 		med[s.name] = m
-		fmt.Printf("median  %-30s %8.0f round trips/s\n", s.name, m)
+		fmt.Printf("median  %-46s %8.0f round trips/s\n", s.name, m)
 	}
 	if e, ok := med[erlangName]; ok && e > 0 {
 		fmt.Println()
@@ -160,9 +169,10 @@ type ours struct {
 
 func quietLogger() *zap.Logger { return zap.NewNop() }
 
-func startNode(name string, seeds ...string) (*cluster.Node, error) {
+func startNode(name string, busyPoll time.Duration, seeds ...string) (*cluster.Node, error) {
 	cfg := cluster.Local(name)
 	cfg.Logger = quietLogger()
+	cfg.BusyPoll = busyPoll
 	cfg.Seeds = seeds
 	nd, err := cluster.NewNode(cfg)
 	if err != nil {
@@ -183,9 +193,9 @@ func int64Echo([]byte) (*actor.Props, error) {
 
 // newOurs starts node a in this process and the echo node b, in this
 // process or a child process.
-func newOurs(child bool) (*ours, error) {
+func newOurs(child bool, busyPoll time.Duration) (*ours, error) {
 	o := &ours{}
-	a, err := startNode("a")
+	a, err := startNode("a", busyPoll)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +206,7 @@ func newOurs(child bool) (*ours, error) {
 			o.stop()
 			return nil, err
 		}
-		o.child = exec.Command(self, "-echo-node", a.GossipAddress())
+		o.child = exec.Command(self, "-echo-node", a.GossipAddress(), "-echo-poll", busyPoll.String())
 		o.child.Stderr = os.Stderr
 		out, err := o.child.StdoutPipe()
 		if err != nil {
@@ -213,7 +223,7 @@ func newOurs(child bool) (*ours, error) {
 			return nil, fmt.Errorf("echo node did not start: %q %v", line, err)
 		}
 	} else {
-		b, err := startNode("b", a.GossipAddress())
+		b, err := startNode("b", busyPoll, a.GossipAddress())
 		if err != nil {
 			o.stop()
 			return nil, err
@@ -304,8 +314,8 @@ func (o *ours) pingPong(d time.Duration) (float64, error) {
 }
 
 // serveEcho is the child process: node b with the int64echo kind.
-func serveEcho(seed string) error {
-	nd, err := startNode("b", seed)
+func serveEcho(seed string, busyPoll time.Duration) error {
+	nd, err := startNode("b", busyPoll, seed)
 	if err != nil {
 		return err
 	}
