@@ -30,6 +30,18 @@
 // are dropped and counted. Remote spawn: RegisterKind on a node, then
 // SpawnOn from any node.
 //
+// A message from another node that finds its actor idle, with nothing else
+// waiting on the connection, is processed on the connection's reader
+// goroutine (actor.System.DeliverRemote) rather than handed to a worker:
+// a request/reply round trip then costs no goroutine hand-off and no
+// thread wake-up beyond the network's own. Actors whose runs take longer
+// than 200 µs are handed to workers for a while, and if a run blocks (a
+// call back to the sending node from inside a handler, say), a watchdog
+// gives the connection to a new reader within a few milliseconds
+// (cluster_transport_reader_detached_total), so nothing waits behind it
+// for long and nothing deadlocks. Config.BusyPoll additionally lets readers
+// busy-poll before they sleep, for latency at the price of CPU.
+//
 // # Global names and process groups
 //
 // RegisterGlobal / WhereIsGlobal are Erlang's global: cluster-wide unique
