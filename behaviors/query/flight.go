@@ -72,9 +72,10 @@ func NewFlightSQLServer(cat *Catalog, runner Runner) *FlightSQLServer {
 //
 // The server encodes with flightCodec (the standard protobuf bytes, with
 // fewer copies) and streams query results with flightStreamWriter, which
-// hands gRPC the result batches' buffers instead of copies.
+// hands gRPC the result batches' buffers instead of copies. The result
+// streams need that codec: a codec among opts is overridden.
 func (s *FlightSQLServer) Serve(addr string, opts ...grpc.ServerOption) (flight.Server, error) {
-	opts = append([]grpc.ServerOption{grpc.ForceServerCodecV2(flightCodec{})}, opts...)
+	opts = append(opts[:len(opts):len(opts)], grpc.ForceServerCodecV2(flightCodec{}))
 	srv := flight.NewServerWithMiddleware(nil, opts...)
 	srv.RegisterFlightService(&flightService{FlightServer: flightsql.NewFlightServer(s), s: s})
 	if err := srv.Init(addr); err != nil {

@@ -19,9 +19,9 @@ import (
 )
 
 // flightCodec is the gRPC codec of the Flight SQL server (and, through
-// FlightClientOptions, of Go clients). It produces and accepts exactly the bytes
-// of the standard protobuf codec — so any Flight client or server is a peer —
-// but copies less on the Arrow data path:
+// FlightClientOptions, of Go clients). It produces and accepts exactly the
+// bytes of the standard protobuf codec — so any Flight client or server is
+// a peer — but copies less on the Arrow data path:
 //
 //   - Marshal of a *flightMessage (what DoGet of a query result sends)
 //     writes the FlightData fields before data_body into a small buffer
