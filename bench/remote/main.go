@@ -376,8 +376,10 @@ func (e *erlang) stop() {
 func (e *erlang) pingPong(d time.Duration) (float64, error) {
 	var lastErr error
 	for attempt := 0; attempt < 50; attempt++ {
-		out, err := exec.Command("erl", "-noshell", "-pa", e.dir, "-name", e.node("ping"), "-setcookie", e.cookie,
+		ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+		out, err := exec.CommandContext(ctx, "erl", "-noshell", "-pa", e.dir, "-name", e.node("ping"), "-setcookie", e.cookie,
 			"-s", "pingpong", "run", e.node("echo"), "2000", strconv.FormatInt(d.Milliseconds(), 10)).CombinedOutput()
+		cancel()
 		if err == nil {
 			return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 		}

@@ -36,7 +36,11 @@ measure([NodeA, WarmA, MsA]) ->
     halt(0).
 
 loop(_, 0) -> ok;
-loop(Dest, K) -> Dest ! {self(), K}, receive K -> loop(Dest, K - 1) end.
+loop(Dest, K) ->
+    Dest ! {self(), K},
+    receive K -> loop(Dest, K - 1)
+    after 5000 -> exit(no_reply) %% echo not registered yet, or gone
+    end.
 
 timed(Dest, N, Deadline) ->
     loop(Dest, 1000),
