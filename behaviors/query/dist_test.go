@@ -184,14 +184,22 @@ func gatedCluster(t *testing.T) (*gatedTable, *Catalog, []*cluster.Node) {
 	return g, cat, nodes
 }
 
+// execOn returns the executor of nd as nd's group view lists it, waiting
+// for it to appear there (the count startCluster waits for may include a
+// departing record).
 func execOn(t *testing.T, nd *cluster.Node, name string) *actor.PID {
-	for _, e := range nd.GroupMembers(ExecutorGroup) {
-		if e.Address() == nd.Address() {
-			return e
+	t.Helper()
+	var found *actor.PID
+	waitUntil(t, "an executor on "+name, 10*time.Second, func() bool {
+		for _, e := range nd.GroupMembers(ExecutorGroup) {
+			if e.Address() == nd.Address() {
+				found = e
+				return true
+			}
 		}
-	}
-	t.Fatalf("no executor on %s", name)
-	return nil
+		return false
+	})
+	return found
 }
 
 func plainAnswer(t *testing.T, g *gatedTable, sql string) [][]value {
