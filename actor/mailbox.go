@@ -59,18 +59,7 @@ type mailbox struct {
 var _ pa.Mailbox = (*mailbox)(nil)
 
 func (m *mailbox) PostUserMessage(msg any) {
-	m.mu.Lock()
-	if m.closedMu {
-		m.mu.Unlock()
-		m.dead(msg)
-		return
-	}
-	m.user = append(m.user, msg)
-	m.posted.Add(1)
-	sched := !m.scheduled && m.registered
-	m.scheduled = m.scheduled || sched
-	m.mu.Unlock()
-	if sched {
+	if m.postInline(msg) {
 		m.dispatcher.Schedule(m.process)
 	}
 }
@@ -129,9 +118,9 @@ func (m *mailbox) close() {
 	}
 }
 
-// postInline is PostUserMessage for a caller that runs the activation
-// itself: it reports whether the post activated the mailbox, in which case
-// the caller must call run(true).
+// postInline queues msg and reports whether that activated the mailbox, in
+// which case the caller must run the activation: itself (run(true)) or on a
+// worker (PostUserMessage).
 func (m *mailbox) postInline(msg any) bool {
 	m.mu.Lock()
 	if m.closedMu {
