@@ -40,6 +40,13 @@ func ExampleNode() {
 			}
 		}), nil
 	})
+	// n2's Start returns once it has joined; n1 learns of it by gossip.
+	for {
+		if m, ok := n1.Member("n2"); ok && m.State == cluster.Alive {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	pid, err := n1.SpawnOn(ctx, "n2", "greeter", "greeter", nil)
 	if err != nil {
 		panic(err)
