@@ -18,14 +18,24 @@ import (
 
 var soak = flag.Duration("raft.soak", 0, "run each linearizability scenario this long instead of the CI default")
 
+// freePort reserves a loopback address for a node that must keep it across
+// restarts. It is taken below the kernel's ephemeral range (Linux's default
+// starts at 32768): a port from Listen(":0") is free only until the
+// cluster's own outbound connections pick ephemeral ports, and one of them
+// took a node's port before it started ("address already in use").
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20000-31999")
+	return ""
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
