@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/distributed-go/distributed/actor"
+	"github.com/distributed-go/distributed/internal/freeport"
 )
 
 // testCluster starts n nodes named n1..nN with the Local preset, sharing
@@ -318,12 +319,11 @@ func TestClusterRestartUnderSameName(t *testing.T) {
 // name in Kubernetes) while gossip advertises an IP: PIDs carry the name,
 // and other nodes dial it.
 func TestRemoteAdvertiseDNSName(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Pick("127.0.0.1", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
 	cfg := Local("dns")
 	cfg.Logger = zap.NewNop()
 	cfg.RemoteBind = "127.0.0.1:" + port

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distributed-go/distributed/internal/freeport"
 )
 
 // promQuery runs an instant query against Prometheus' HTTP API and returns
@@ -89,12 +90,10 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	promAddr, err := freeport.Pick("127.0.0.1", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	promAddr := ln.Addr().String()
-	_ = ln.Close()
 	var log syncLog
 	cmd := exec.Command(prom, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+promAddr)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,28 +13,22 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/distributed-go/distributed/behaviors/kv"
 	"github.com/distributed-go/distributed/behaviors/kv/kvcheck"
+	"github.com/distributed-go/distributed/internal/freeport"
 )
 
 var soak = flag.Duration("raft.soak", 0, "run each linearizability scenario this long instead of the CI default")
 
 // freePort reserves a loopback address for a node that must keep it across
-// restarts. It is taken below the kernel's ephemeral range (Linux's default
-// starts at 32768): a port from Listen(":0") is free only until the
-// cluster's own outbound connections pick ephemeral ports, and one of them
-// took a node's port before it started ("address already in use").
+// restarts, below the kernel's ephemeral range (see package freeport: one
+// of the cluster's own outbound connections once took a node's port before
+// it started, "address already in use").
 func freePort(t testing.TB) string {
 	t.Helper()
-	for range 200 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		_ = l.Close()
-		return addr
+	a, err := freeport.Pick("127.0.0.1", false, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port in 20000-31999")
-	return ""
+	return a
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {

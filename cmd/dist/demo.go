@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distributed-go/distributed/internal/freeport"
 	"github.com/distributed-go/distributed/observer"
 )
 
@@ -242,29 +242,17 @@ func printTour(w io.Writer, ds []*demoNode, secret, dist, workload string) {
 }
 
 // pickPort returns host:port with port free (the wanted one if it is free,
-// else the next free one above it; any free one for want 0). For gossip the
-// port must be free for UDP too.
-//
-// For want 0 the port is picked below the kernel's ephemeral range: the
-// port is only checked now and bound later by a node process, and in
-// between an outbound connection (a node that already runs joining its
-// peers) could be given an ephemeral port we picked; the node would then
-// fail with "address already in use".
+// else the next free one above it). For want 0 it is any free port below
+// the kernel's ephemeral range (see package freeport: a node process binds
+// it later, and an outbound connection must not take it first). For gossip
+// the port must be free for UDP too.
 func pickPort(host string, want int, taken map[string]bool, udp bool) (string, error) {
-	lo, hi := belowEphemeral()
+	if want == 0 {
+		return freeport.Pick(host, udp, taken)
+	}
 	for try := 0; try < 200; try++ {
-		p := 0
-		switch {
-		case want > 0:
-			p = want + try
-		case hi > lo:
-			p = lo + rand.IntN(hi-lo)
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(want+try)))
 		if err != nil {
-			if p == 0 {
-				return "", err
-			}
 			continue
 		}
 		addr := ln.Addr().String()
@@ -284,25 +272,6 @@ func pickPort(host string, want int, taken map[string]bool, udp bool) (string, e
 		return addr, nil
 	}
 	return "", fmt.Errorf("no free port on %s near %d", host, want)
-}
-
-// belowEphemeral returns the range [lo, hi) of up to 12000 ports just below
-// the kernel's ephemeral port range (Linux: ip_local_port_range, default
-// 32768-60999), or lo == hi when there is no room below it.
-func belowEphemeral() (lo, hi int) {
-	hi = 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				hi = n
-			}
-		}
-	}
-	lo = max(hi-12000, 10000)
-	if hi <= lo {
-		return 0, 0
-	}
-	return lo, hi
 }
 
 func (d *demoNode) start(exe string, verbose bool, stderr io.Writer) error {

@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -428,34 +426,4 @@ func freeAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// Ports picked for demo nodes lie below the kernel's ephemeral range, so
-// that no outbound connection can take one before its node binds it, and
-// are free for TCP and UDP and distinct.
-func TestPickPortBelowEphemeralRange(t *testing.T) {
-	lo, hi := belowEphemeral()
-	if hi <= lo {
-		t.Skip("no room below the ephemeral port range on this machine")
-	}
-	taken := map[string]bool{}
-	for range 20 {
-		a, err := pickPort("127.0.0.1", 0, taken, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, ps, _ := net.SplitHostPort(a)
-		p, _ := strconv.Atoi(ps)
-		if p < lo || p >= hi {
-			t.Fatalf("port %d outside [%d, %d)", p, lo, hi)
-		}
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			t.Fatalf("picked %s but cannot bind it: %v", a, err)
-		}
-		l.Close()
-	}
-	if len(taken) != 20 {
-		t.Fatalf("%d distinct addresses for 20 picks", len(taken))
-	}
 }

@@ -6,7 +6,6 @@ package raftdemo
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/distributed-go/distributed/behaviors/raft/rpcpb"
 	"github.com/distributed-go/distributed/behaviors/replog"
 	"github.com/distributed-go/distributed/cluster"
+	"github.com/distributed-go/distributed/internal/freeport"
 )
 
 // Group is the Raft group the members form.
@@ -48,13 +48,14 @@ func Start(ctx context.Context, n int) (*Cluster, error) {
 	enc.TimeKey = ""
 	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), c.level))
 	addrs := make([]string, n)
+	taken := map[string]bool{}
 	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		// Below the ephemeral port range: the nodes started first dial
+		// their peers, and an outbound connection must not be given a
+		// port reserved for a node that binds it later.
+		if addrs[i], err = freeport.Pick("127.0.0.1", false, taken); err != nil {
 			return nil, err
 		}
-		addrs[i] = l.Addr().String()
-		l.Close()
 		c.Peers[uint64(i+1)] = addrs[i]
 	}
 	start := func(name, remote string) (*cluster.Node, error) {
