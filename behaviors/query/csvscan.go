@@ -504,7 +504,23 @@ func (d *csvDecoder) split() (nf int, next int, st int) {
 			copy(tail[:], buf[p:w])
 			x = binary.LittleEndian.Uint64(tail[:])
 		}
-		m := zeroBytes(x^mc) | zeroBytes(x^mq) | zeroBytes(x^mn)
+		mcomma := zeroBytes(x ^ mc)
+		other := zeroBytes(x^mq) | zeroBytes(x^mn)
+		if other == 0 {
+			// Only delimiters (or nothing) in these eight bytes.
+			for mcomma != 0 {
+				q := p + bits.TrailingZeros64(mcomma)>>3
+				mcomma &= mcomma - 1
+				if nf < len(fs) {
+					fs[nf], fe[nf] = from, q
+				}
+				nf++
+				from = q + 1
+			}
+			p += 8
+			continue
+		}
+		m := mcomma | other
 		jumped := false
 	bits:
 		for m != 0 {
