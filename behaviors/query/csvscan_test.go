@@ -384,6 +384,35 @@ func TestCSVScanLineBreaksInQuotes(t *testing.T) {
 	}
 }
 
+// Records longer than the read buffer (which starts at the partition's
+// size) make it grow, plain or quoted, split or whole.
+func TestCSVScanLongRecords(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	var b strings.Builder
+	b.WriteString("i,f,d,b,s,t\n")
+	for r := 0; r < 40; r++ {
+		long := strings.Repeat(string(rune('a'+r%26)), rng.IntN(1<<16))
+		if r%3 == 0 {
+			long = `"` + strings.Repeat(`x""y,`, rng.IntN(1<<13)) + `"`
+		}
+		fmt.Fprintf(&b, "%d,%d.5,2001-02-03,true,%s,%s\n", r, r, long, strings.Repeat("t", rng.IntN(1<<15)))
+	}
+	path := writeFile(t, "long.csv", b.String())
+	for _, step := range []int64{-1, 5000, 100000} {
+		tbl := newCSVTestTable(t, path, step)
+		for _, cols := range [][]int{{4, 0}, {}} {
+			want := refCSV(tbl, cols, 7)
+			got := oursCSV(tbl, cols, 7)
+			if got.err != nil || want.err != nil {
+				t.Fatalf("step %d: ours: %v; arrow-go: %v", step, got.err, want.err)
+			}
+			if d := diffRows(got.rows, want.rows); d != "" || len(got.rows) != 40 {
+				t.Fatalf("step %d cols %v: %d rows: %s", step, cols, len(got.rows), d)
+			}
+		}
+	}
+}
+
 // Bad input gets an error naming the file, the line, the column and the
 // value.
 func TestCSVScanErrors(t *testing.T) {
