@@ -497,16 +497,23 @@ func (p *csvPartition) scanArrowGo(ctx context.Context, cols []int, batchRows in
 	}(), nil)
 	// arrow-go's reader dereferences a nil record builder when the first
 	// record it reads fails or is not there (a range of empty lines): the
-	// error is then in Err, and no record means no rows.
+	// error is then in Err, and no record means no rows. A panic after the
+	// first batch is an error, not the end of the rows.
+	batches := 0
+	var panicked error
 	next := func() (ok bool) {
 		defer func() {
-			if recover() != nil {
+			if r := recover(); r != nil {
 				ok = false
+				if batches > 0 {
+					panicked = fmt.Errorf("query: csv %s: arrow-go's CSV reader failed: %v", p, r)
+				}
 			}
 		}()
 		return rd.Next()
 	}
 	for next() {
+		batches++
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -530,7 +537,7 @@ func (p *csvPartition) scanArrowGo(ctx context.Context, cols []int, batchRows in
 	if err := rd.Err(); err != nil {
 		return fmt.Errorf("query: csv %s: %w", p, err)
 	}
-	return nil
+	return panicked
 }
 
 func csvQuote(s string, comma rune) string {
