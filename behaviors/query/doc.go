@@ -6,7 +6,10 @@
 //
 // A Catalog names tables. NewCSVTable reads CSV files with a given schema
 // or with types inferred from many sampled rows (not just the first), split
-// into byte-range partitions cut at line ends; NewParquetTable reads
+// into byte-range partitions cut at line ends, and decodes them itself
+// straight into its vectors (only the columns a query uses, values parsed
+// from the bytes; other Arrow column types and multi-byte delimiters go
+// through arrow-go's CSV reader); NewParquetTable reads
 // Parquet files or directories, one partition per row group, decoding only
 // the columns a query uses; NewMemTable holds record batches. Flat
 // Parquet columns of INT32, INT64, FLOAT, DOUBLE or UTF-8 BYTE_ARRAY values,
