@@ -14,6 +14,9 @@
 //
 //	cd bench && go run ./query -runs 5
 //
+// -parts picks what to measure (default "tpch,flight,csv"), e.g.
+// `go run ./query -parts csv`.
+//
 // The data is generated once with dbgen (github.com/pingcap/go-tpc) into
 // -dir and reused by later runs.
 package main
@@ -28,6 +31,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -49,8 +53,14 @@ func main() {
 	sf := flag.Int("sf", 1, "TPC-H scale factor (integer)")
 	runs := flag.Int("runs", 5, "timed runs per measurement (the median is reported)")
 	csvRows := flag.Int("csv-orders", 250000, "orders (about 4 lineitem rows each) in the CSV scan file")
+	parts := flag.String("parts", "tpch,flight,csv", "what to measure, comma-separated: tpch (Q1 and Q6 vs DuckDB), flight (Flight SQL streaming), csv (CSV scan vs DuckDB)")
 	flag.Parse()
-	if err := run(*dir, *sf, *runs, *csvRows); err != nil {
+	want, err := parseParts(*parts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(2)
+	}
+	if err := run(*dir, *sf, *runs, *csvRows, want); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
@@ -248,30 +258,73 @@ func startCluster(ctx context.Context, n int, mkCat func() (*query.Catalog, erro
 	return nodes, nil
 }
 
-func run(dir string, sf, runs, csvOrders int) error {
+// parseParts reads -parts.
+func parseParts(list string) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, p := range strings.Split(list, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "tpch", "flight", "csv":
+			want[p] = true
+		case "":
+		default:
+			return nil, fmt.Errorf("-parts: unknown part %q (want tpch, flight or csv)", p)
+		}
+	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("-parts: nothing to measure (want tpch, flight or csv)")
+	}
+	return want, nil
+}
+
+func run(dir string, sf, runs, csvOrders int, want map[string]bool) error {
 	ctx := context.Background()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	path, err := ensureParquet(dir, sf)
+	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return err
 	}
-	st, _ := os.Stat(path)
-	fmt.Printf("lineitem SF%d: %s (%.0f MB, Snappy), GOMAXPROCS=%d, %s/%s\n\n", sf, path, float64(st.Size())/1e6, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-
-	mkCat := func() (*query.Catalog, error) {
-		t, err := query.NewParquetTable(path)
+	defer db.Close()
+	if want["tpch"] || want["flight"] {
+		path, err := ensureParquet(dir, sf)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		c := query.NewCatalog()
-		return c, c.Register("lineitem", t)
+		st, _ := os.Stat(path)
+		fmt.Printf("lineitem SF%d: %s (%.0f MB, Snappy), GOMAXPROCS=%d, %s/%s\n\n", sf, path, float64(st.Size())/1e6, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+		mkCat := func() (*query.Catalog, error) {
+			t, err := query.NewParquetTable(path)
+			if err != nil {
+				return nil, err
+			}
+			c := query.NewCatalog()
+			return c, c.Register("lineitem", t)
+		}
+		cat, err := mkCat()
+		if err != nil {
+			return err
+		}
+		if want["tpch"] {
+			if err := tpchQueries(ctx, cat, mkCat, path, sf, runs, db); err != nil {
+				return err
+			}
+		}
+		if want["flight"] {
+			if err := flightThroughput(ctx, cat, runs); err != nil {
+				return err
+			}
+		}
 	}
-	cat, err := mkCat()
-	if err != nil {
-		return err
+	if want["csv"] {
+		return csvScan(ctx, dir, csvOrders, runs, db)
 	}
+	return nil
+}
+
+// tpchQueries checks Q1 and Q6 against the official answers (one node and
+// three executors), then times ours and DuckDB on the same Parquet file.
+func tpchQueries(ctx context.Context, cat *query.Catalog, mkCat func() (*query.Catalog, error), path string, sf, runs int, db *sql.DB) error {
 	if err := checkAnswers(ctx, cat, query.LocalRunner{}, sf); err != nil {
 		return fmt.Errorf("ours, one node: %w", err)
 	}
@@ -290,11 +343,6 @@ func run(dir string, sf, runs, csvOrders int) error {
 	}
 	fmt.Println("answers: Q1 and Q6 match the official SF1 answers (one node and 3 executors)")
 
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	if _, err := db.Exec(fmt.Sprintf("CREATE VIEW lineitem AS SELECT * FROM read_parquet('%s')", path)); err != nil {
 		return err
 	}
@@ -333,11 +381,7 @@ func run(dir string, sf, runs, csvOrders int) error {
 			float64(one)/float64(dk), float64(th)/float64(dk))
 	}
 	fmt.Println("(ratio = our time / DuckDB's time; below 1 would mean faster than DuckDB)")
-
-	if err := flightThroughput(ctx, cat, runs); err != nil {
-		return err
-	}
-	return csvScan(ctx, dir, csvOrders, runs, db)
+	return nil
 }
 
 // flightThroughput streams eight numeric lineitem columns (6M rows, held
