@@ -10,7 +10,6 @@ import (
 	"math/bits"
 	"os"
 	"strconv"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -915,12 +914,14 @@ func parseCSVDate(v []byte) (int64, error) {
 			return daysFromCivil(y, m, dd), nil
 		}
 	}
-	t, err := time.Parse("2006-01-02", bytesString(v))
-	if err != nil {
-		return 0, err
+	if d, ok := parseDate(bytesString(v)); ok {
+		return d, nil
 	}
-	return t.Unix() / 86400, nil
+	return 0, errCSVDate
 }
+
+// errCSVDate says a DATE value is not YYYY-MM-DD.
+var errCSVDate = errors.New("not a date")
 
 func digits2(b []byte) (int, bool) {
 	c0, c1 := b[0]-'0', b[1]-'0'
@@ -997,45 +998,21 @@ func (c *csvCol) toVec(v *vec, n int, reuse bool) {
 	}
 }
 
-// toArrow makes an Arrow array of rows 0..n-1 of the column, over its
-// buffers.
+// toArrow makes an Arrow array of rows 0..n-1 of the column. Strings are
+// made over the column's offsets and bytes; other types go through vec's
+// conversion.
 func (c *csvCol) toArrow(n int) arrow.Array {
-	var valid *memory.Buffer
-	nulls := 0
+	if c.t != String {
+		var v vec
+		c.toVec(&v, n, false)
+		return v.toArrow(memory.DefaultAllocator)
+	}
+	var null []bool
 	if c.hasNull {
-		bits := make([]byte, (n+7)/8)
-		for k, isNull := range c.null[:n] {
-			if isNull {
-				nulls++
-			} else {
-				bits[k/8] |= 1 << (k % 8)
-			}
-		}
-		valid = memory.NewBufferBytes(bits)
+		null = c.null
 	}
-	var bufs []*memory.Buffer
-	switch c.t {
-	case Int64:
-		bufs = []*memory.Buffer{valid, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.i[:n]))}
-	case Float64:
-		bufs = []*memory.Buffer{valid, memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(c.f[:n]))}
-	case Date:
-		d := make([]arrow.Date32, n)
-		for k, x := range c.i[:n] {
-			d[k] = arrow.Date32(x)
-		}
-		bufs = []*memory.Buffer{valid, memory.NewBufferBytes(arrow.Date32Traits.CastToBytes(d))}
-	case Bool:
-		bits := make([]byte, (n+7)/8)
-		for k, x := range c.b[:n] {
-			if x {
-				bits[k/8] |= 1 << (k % 8)
-			}
-		}
-		bufs = []*memory.Buffer{valid, memory.NewBufferBytes(bits)}
-	case String:
-		bufs = []*memory.Buffer{valid, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.offs[:n+1])), memory.NewBufferBytes(c.data)}
-	}
+	valid, nulls := validityBitmap(null, n)
+	bufs := []*memory.Buffer{valid, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.offs[:n+1])), memory.NewBufferBytes(c.data)}
 	data := array.NewData(c.dt, n, bufs, nil, nulls, 0)
 	defer data.Release()
 	return array.MakeFromData(data)

@@ -36,12 +36,36 @@ type csvRows struct {
 	err  error
 }
 
-// scanCSVRows scans every partition of tbl with scan and collects the rows.
-func scanCSVRows(tbl *CSVTable, cols []int, batchRows int, scan func(p *csvPartition, emit func(arrow.RecordBatch) error) error) csvRows {
+// collectCSVRows runs scan on every partition of tbl; scan hands the
+// columns of each batch of n rows to add, which keeps the rows (strings
+// cloned, since a reused batch's bytes are written over).
+func collectCSVRows(tbl *CSVTable, scan func(p *csvPartition, add func(vs []*vec, n int)) error) csvRows {
 	var out csvRows
 	for _, part := range tbl.Partitions() {
-		p := part.(*csvPartition)
-		err := scan(p, func(rec arrow.RecordBatch) error {
+		err := scan(part.(*csvPartition), func(vs []*vec, n int) {
+			for r := 0; r < n; r++ {
+				row := make([]value, len(vs))
+				for k, v := range vs {
+					row[k] = v.get(r)
+					if row[k].t == String {
+						row[k].s = strings.Clone(row[k].s)
+					}
+				}
+				out.rows = append(out.rows, row)
+			}
+		})
+		if err != nil {
+			out.err = err
+			break
+		}
+	}
+	return out
+}
+
+// scanCSVRows scans every partition of tbl with scan and collects the rows.
+func scanCSVRows(tbl *CSVTable, cols []int, batchRows int, scan func(p *csvPartition, emit func(arrow.RecordBatch) error) error) csvRows {
+	return collectCSVRows(tbl, func(p *csvPartition, add func(vs []*vec, n int)) error {
+		return scan(p, func(rec arrow.RecordBatch) error {
 			if int(rec.NumCols()) != len(cols) {
 				return fmt.Errorf("%d columns, want %d", rec.NumCols(), len(cols))
 			}
@@ -61,21 +85,10 @@ func scanCSVRows(tbl *CSVTable, cols []int, batchRows int, scan func(p *csvParti
 				}
 				vs[k] = v
 			}
-			for r := 0; r < int(rec.NumRows()); r++ {
-				row := make([]value, len(cols))
-				for k, v := range vs {
-					row[k] = v.get(r)
-				}
-				out.rows = append(out.rows, row)
-			}
+			add(vs, int(rec.NumRows()))
 			return nil
 		})
-		if err != nil {
-			out.err = err
-			return out
-		}
-	}
-	return out
+	})
 }
 
 func refCSV(tbl *CSVTable, cols []int, batchRows int) csvRows {
@@ -95,35 +108,19 @@ func oursCSV(tbl *CSVTable, cols []int, batchRows int) csvRows {
 
 // oursCSVVecs scans through scanVecs, as the engine does.
 func oursCSVVecs(tbl *CSVTable, cols []int, batchRows int, reuse bool) csvRows {
-	var out csvRows
 	types := make([]Type, len(cols))
 	for k, c := range cols {
 		types[k], _ = typeOfArrow(tbl.Schema().Field(c).Type)
 	}
-	for _, part := range tbl.Partitions() {
-		p := part.(*csvPartition)
-		err := p.scanVecs(context.Background(), cols, types, batchRows, reuse, func(b *batch) error {
+	return collectCSVRows(tbl, func(p *csvPartition, add func(vs []*vec, n int)) error {
+		return p.scanVecs(context.Background(), cols, types, batchRows, reuse, func(b *batch) error {
 			if len(b.cols) != len(cols) || b.n > batchRows {
 				return fmt.Errorf("batch of %d columns and %d rows", len(b.cols), b.n)
 			}
-			for r := 0; r < b.n; r++ {
-				row := make([]value, len(cols))
-				for k, v := range b.cols {
-					row[k] = v.get(r)
-					if row[k].t == String {
-						row[k].s = strings.Clone(row[k].s)
-					}
-				}
-				out.rows = append(out.rows, row)
-			}
+			add(b.cols, b.n)
 			return nil
 		})
-		if err != nil {
-			out.err = err
-			return out
-		}
-	}
-	return out
+	})
 }
 
 func sameCSVValue(a, b value) bool {

@@ -403,21 +403,7 @@ func widen[T int8 | int16 | int32 | uint8 | uint16 | uint32 | arrow.Date32](src 
 
 // toArrow builds an Arrow array from v.
 func (v *vec) toArrow(mem memory.Allocator) arrow.Array {
-	var valid *memory.Buffer
-	nulls := 0
-	if v.null != nil {
-		bits := make([]byte, (v.n+7)/8)
-		for k := 0; k < v.n; k++ {
-			if v.null[k] {
-				nulls++
-			} else {
-				bits[k/8] |= 1 << (k % 8)
-			}
-		}
-		if nulls > 0 {
-			valid = memory.NewBufferBytes(bits)
-		}
-	}
+	valid, nulls := validityBitmap(v.null, v.n)
 	switch v.t {
 	case Int64:
 		vals := v.i[:v.n:v.n]
@@ -472,6 +458,28 @@ func (v *vec) toArrow(mem memory.Allocator) arrow.Array {
 		return b.NewArray()
 	}
 	return array.NewNull(v.n)
+}
+
+// validityBitmap is the Arrow validity bitmap of n values whose nulls are
+// marked in null (nil: none), and the number of nulls; the bitmap is nil
+// when there are none.
+func validityBitmap(null []bool, n int) (*memory.Buffer, int) {
+	if null == nil {
+		return nil, 0
+	}
+	bits := make([]byte, (n+7)/8)
+	nulls := 0
+	for k, isNull := range null[:n] {
+		if isNull {
+			nulls++
+		} else {
+			bits[k/8] |= 1 << (k % 8)
+		}
+	}
+	if nulls == 0 {
+		return nil, 0
+	}
+	return memory.NewBufferBytes(bits), nulls
 }
 
 // Date helpers: dates are days since the Unix epoch.
