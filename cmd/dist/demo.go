@@ -251,21 +251,8 @@ func pickPort(host string, want int, taken map[string]bool, udp bool) (string, e
 		return freeport.Pick(host, udp, taken)
 	}
 	for try := 0; try < 200; try++ {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(want+try)))
-		if err != nil {
-			continue
-		}
-		addr := ln.Addr().String()
-		if udp {
-			pc, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				_ = ln.Close()
-				continue
-			}
-			_ = pc.Close()
-		}
-		_ = ln.Close()
-		if taken[addr] {
+		addr, ok, _ := freeport.Check(host, want+try, udp)
+		if !ok || taken[addr] {
 			continue
 		}
 		taken[addr] = true

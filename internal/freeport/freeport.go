@@ -49,7 +49,7 @@ func Pick(host string, udp bool, taken map[string]bool) (string, error) {
 		if hi > lo {
 			p = lo + rand.IntN(hi-lo)
 		}
-		addr, ok, err := try(host, p, udp)
+		addr, ok, err := Check(host, p, udp)
 		if err != nil {
 			return "", err
 		}
@@ -64,10 +64,11 @@ func Pick(host string, udp bool, taken map[string]bool) (string, error) {
 	return "", fmt.Errorf("freeport: no free port on %s in %d-%d", host, lo, hi-1)
 }
 
-// try binds host:port for TCP (and UDP) and closes it again. ok is false
-// when the port is in use; err is set only when port 0 cannot be bound,
-// which no retry would mend.
-func try(host string, port int, udp bool) (addr string, ok bool, err error) {
+// Check binds host:port for TCP (and for UDP too when udp is set) and
+// closes it again, returning the address it bound. ok is false when the
+// port is in use; err is set only when port 0 cannot be bound, which no
+// retry would mend.
+func Check(host string, port int, udp bool) (addr string, ok bool, err error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		if port == 0 {
